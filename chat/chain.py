@@ -1,0 +1,49 @@
+"""The prompt chain: system prompt + conversation history + the new message."""
+
+from __future__ import annotations
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+from langchain_core.runnables import Runnable
+
+from chat.models import Conversation, Message
+from llm.chat_model import EngineChatModel
+from llm.engine.base import Engine
+
+_WITH_SYSTEM = ChatPromptTemplate.from_messages(
+    [("system", "{system_prompt}"), MessagesPlaceholder("history"), ("human", "{input}")]
+)
+_WITHOUT_SYSTEM = ChatPromptTemplate.from_messages(
+    [MessagesPlaceholder("history"), ("human", "{input}")]
+)
+
+
+def reply_chain(*, engine: Engine, conversation: Conversation) -> Runnable:
+    """A runnable taking ``{"system_prompt", "history", "input"}`` and streaming a reply."""
+    model = EngineChatModel(
+        engine=engine,
+        temperature=conversation.temperature,
+        top_p=conversation.top_p,
+        max_new_tokens=conversation.max_new_tokens,
+    )
+    prompt = _WITH_SYSTEM if conversation.system_prompt.strip() else _WITHOUT_SYSTEM
+    return prompt | model
+
+
+def chain_inputs(*, conversation: Conversation, path: list[Message]) -> dict:
+    """Inputs for ``reply_chain`` from the branch ending in the user's message."""
+    *earlier, newest = path
+    return {
+        "system_prompt": conversation.system_prompt,
+        "history": [message for message in map(_as_langchain, earlier) if message is not None],
+        "input": newest.content,
+    }
+
+
+def _as_langchain(message: Message) -> BaseMessage | None:
+    if message.role == Message.Role.USER:
+        return HumanMessage(content=message.content)
+    # Failed or empty replies were never seen by the user: leave them out.
+    if message.status == Message.Status.FAILED or not message.content:
+        return None
+    return AIMessage(content=message.content)

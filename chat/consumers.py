@@ -1,0 +1,162 @@
+"""The chat websocket: parse a frame, call one service, answer (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from chat import frames, selectors, services
+from chat.frames import FrameError
+from chat.inference import get_engine
+from chat.models import Conversation, Message
+from chat.ratelimit import generation_allowed
+from chat.replies import reply_stream
+from chat.serializers import conversation_data, message_data
+from llm.engine.base import EngineError, EngineState
+
+logger = logging.getLogger(__name__)
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    running: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        await self.accept()
+        if self.user is None or not self.user.is_authenticated:
+            await self.send_json(FrameError("unauthenticated", "Log in first.").as_frame())
+            await self.close(code=4401)
+            return
+        engine = get_engine()
+        await self.send_engine_state(engine.state)
+        if engine.state is EngineState.LOADING:
+            self.watcher = asyncio.create_task(self._announce_when_ready())
+
+    async def disconnect(self, code: int) -> None:
+        # A closed browser stops its reply; the partial text is saved as stopped.
+        if self.running is not None and not self.running.done():
+            self.running.cancel()
+            await asyncio.gather(self.running, return_exceptions=True)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        nonce = None
+        try:
+            frame = frames.parse(text_data, bytes_data)
+            nonce = frames.nonce_of(frame)
+            handler = getattr(self, f"on_{frame['type']}")
+            await handler(frame, nonce)
+        except FrameError as error:
+            await self.send_json(error.as_frame(nonce))
+
+    # -- frame handlers ---------------------------------------------------------
+
+    async def on_send(self, frame: dict, nonce: str | None) -> None:
+        parsed = frames.send_frame(frame)
+        self._check_idle()
+        conversation = await self._conversation(parsed.conversation_id)
+        parent = None
+        if parsed.parent_id is not None:
+            parent = await self._message(parsed.parent_id, conversation, Message.Role.ASSISTANT)
+        await self._check_can_generate()
+        user_message = await database_sync_to_async(services.user_message_create)(
+            conversation=conversation, content=parsed.content, parent=parent
+        )
+        await self.send_json(
+            {"type": "message", "message": message_data(user_message), **_nonce(nonce)}
+        )
+        await self.send_json(
+            {"type": "conversation", "conversation": conversation_data(conversation)}
+        )
+        self._start_reply(conversation, user_message, nonce)
+
+    async def on_regenerate(self, frame: dict, nonce: str | None) -> None:
+        message_id = frames.required_id(frame, "message")
+        self._check_idle()
+        message = await self._message(message_id)
+        user_message = message if message.role == Message.Role.USER else message.parent
+        await self._check_can_generate()
+        self._start_reply(message.conversation, user_message, nonce)
+
+    async def on_stop(self, frame: dict, nonce: str | None) -> None:
+        if self.running is None or self.running.done():
+            raise FrameError("not_running", "No reply is being written.")
+        self.running.cancel()
+
+    async def on_ping(self, frame: dict, nonce: str | None) -> None:
+        await self.send_json({"type": "pong", **_nonce(nonce)})
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _start_reply(self, conversation: Conversation, user_message: Message, nonce: str | None):
+        self.running = asyncio.create_task(
+            reply_stream(
+                conversation=conversation,
+                user_message=user_message,
+                send=self.send_json,
+                nonce=nonce,
+            )
+        )
+
+    def _check_idle(self) -> None:
+        if self.running is not None and not self.running.done():
+            raise FrameError("busy", "A reply is already being written; stop it or wait.")
+
+    async def _check_can_generate(self) -> None:
+        if get_engine().state is EngineState.FAILED:
+            raise FrameError("engine_unavailable", "The model could not be loaded.")
+        retry_after = await database_sync_to_async(generation_allowed)(user_id=self.user.pk)
+        if retry_after is not None:
+            raise FrameError(
+                "rate_limited",
+                f"Too many messages; try again in {retry_after:.0f} s.",
+                retry_after=retry_after,
+            )
+
+    @database_sync_to_async
+    def _conversation(self, conversation_id: int) -> Conversation:
+        try:
+            return selectors.conversation_get(owner=self.user, conversation_id=conversation_id)
+        except Conversation.DoesNotExist:
+            raise FrameError(
+                "not_found", "No such conversation (or it is not yours).", "conversation"
+            ) from None
+
+    @database_sync_to_async
+    def _message(
+        self, message_id: int, conversation: Conversation | None = None, role: str | None = None
+    ) -> Message:
+        try:
+            message = selectors.message_get(owner=self.user, message_id=message_id)
+        except Message.DoesNotExist:
+            message = None
+        if message is None or not _fits(message, conversation, role):
+            field = "parent" if conversation is not None else "message"
+            raise FrameError("not_found", "No such message (or it is not yours).", field)
+        return message
+
+    async def _announce_when_ready(self) -> None:
+        try:
+            await get_engine().wait_ready()
+        except EngineError as error:
+            await self.send_engine_state(EngineState.FAILED, str(error))
+            return
+        await self.send_engine_state(EngineState.READY)
+
+    async def send_engine_state(self, state: EngineState, detail: str = "") -> None:
+        await self.send_json({"type": "engine", "state": str(state), "detail": detail})
+
+    async def send_json(self, frame: dict) -> None:
+        await self.send(text_data=json.dumps(frame))
+
+
+def _fits(message: Message, conversation: Conversation | None, role: str | None) -> bool:
+    in_place = conversation is None or message.conversation_id == conversation.pk
+    return in_place and (role is None or message.role == role)
+
+
+def _nonce(nonce: str | None) -> dict:
+    return {} if nonce is None else {"nonce": nonce}

@@ -1,0 +1,126 @@
+"""Streaming one assistant reply: engine → protocol frames → stored message.
+
+Runs as a task of the websocket consumer. Cancelling the task (stop button,
+closed browser) stops generation and keeps the partial text as "stopped".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from channels.db import database_sync_to_async
+
+from chat import selectors, services
+from chat.chain import chain_inputs, reply_chain
+from chat.inference import get_engine
+from chat.models import Conversation, Message
+from chat.serializers import message_data
+
+logger = logging.getLogger(__name__)
+
+Send = Callable[[dict], Awaitable[None]]
+
+_STATUS_FOR_REASON = {
+    "stop": Message.Status.COMPLETE,
+    "length": Message.Status.COMPLETE,
+    "cancelled": Message.Status.STOPPED,
+    "error": Message.Status.FAILED,
+}
+
+
+@dataclass
+class _Progress:
+    started_at: float = field(default_factory=time.perf_counter)
+    parts: list[str] = field(default_factory=list)
+    first_token_at: float | None = None
+    tokens: int = 0
+    finished: dict = field(default_factory=dict)
+
+    def outcome(self) -> dict:
+        reason = self.finished.get("finish_reason", "cancelled")
+        now = time.perf_counter()
+        first = self.first_token_at
+        return {
+            "content": "".join(self.parts),
+            "status": _STATUS_FOR_REASON.get(reason, Message.Status.FAILED),
+            "finish_reason": reason,
+            "error": self.finished.get("error", ""),
+            "completion_tokens": self.finished.get("completion_tokens", self.tokens),
+            "time_to_first_token_ms": None if first is None else (first - self.started_at) * 1000,
+            "duration_ms": (now - self.started_at) * 1000,
+        }
+
+
+async def reply_stream(
+    *, conversation: Conversation, user_message: Message, send: Send, nonce: str | None
+) -> Message:
+    """Generate, stream and store a reply to ``user_message``."""
+    reply = await _create_reply(conversation, user_message)
+    await send(_with_nonce({"type": "reply_started", "message": message_data(reply)}, nonce))
+    progress = _Progress()
+    try:
+        await _generate(conversation, user_message, reply, progress, send)
+    except asyncio.CancelledError:
+        await asyncio.shield(_finish(reply, progress, send, nonce))
+        raise
+    except Exception as error:  # noqa: BLE001 - the reply fails, the socket lives
+        logger.exception("reply %s failed", reply.pk)
+        progress.finished = {"finish_reason": "error", "error": f"Generation failed: {error}"}
+    return await _finish(reply, progress, send, nonce)
+
+
+async def _generate(
+    conversation: Conversation,
+    user_message: Message,
+    reply: Message,
+    progress: _Progress,
+    send: Send,
+) -> None:
+    path = await database_sync_to_async(selectors.message_path)(message=user_message)
+    chain = reply_chain(engine=get_engine(), conversation=conversation)
+    async for chunk in chain.astream(chain_inputs(conversation=conversation, path=path)):
+        event = chunk.response_metadata.get("event")
+        if chunk.content:
+            if progress.first_token_at is None:
+                progress.first_token_at = time.perf_counter()
+            progress.parts.append(chunk.content)
+            progress.tokens += 1
+            await send({"type": "token", "message": reply.pk, "text": chunk.content})
+        elif event == "started":
+            await _record_start(reply, chunk.response_metadata)
+        elif event == "finished":
+            progress.finished = chunk.response_metadata
+
+
+async def _finish(reply: Message, progress: _Progress, send: Send, nonce: str | None) -> Message:
+    reply = await database_sync_to_async(services.reply_finish)(reply=reply, **progress.outcome())
+    try:
+        await send(_with_nonce({"type": "reply_done", "message": message_data(reply)}, nonce))
+    except Exception:  # noqa: BLE001 - the browser may be gone; the reply is saved
+        logger.debug("could not send reply_done for %s", reply.pk)
+    return reply
+
+
+@database_sync_to_async
+def _create_reply(conversation: Conversation, user_message: Message) -> Message:
+    return services.reply_create(conversation=conversation, parent=user_message)
+
+
+@database_sync_to_async
+def _record_start(reply: Message, metadata: dict) -> None:
+    services.reply_start(
+        reply=reply,
+        model_version=metadata["model_version"],
+        prompt_messages=metadata["prompt_messages"],
+        prompt_tokens=metadata["prompt_tokens"],
+    )
+
+
+def _with_nonce(frame: dict, nonce: str | None) -> dict:
+    if nonce is not None:
+        frame["nonce"] = nonce
+    return frame

@@ -1,0 +1,153 @@
+"""Writes for conversations and messages. Views and the consumer call these."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from chat.models import Conversation, Message
+from llm.sampling import InvalidSampling, SamplingParams
+
+TITLE_LENGTH = 60
+_FINISH_FIELDS = [
+    "content",
+    "status",
+    "finish_reason",
+    "error",
+    "completion_tokens",
+    "time_to_first_token_ms",
+    "duration_ms",
+]
+
+
+def conversation_create(*, owner: AbstractBaseUser, title: str = "") -> Conversation:
+    return Conversation.objects.create(
+        owner=owner,
+        title=title.strip()[:200],
+        system_prompt=settings.CHAT_DEFAULT_SYSTEM_PROMPT,
+        temperature=settings.CHAT_DEFAULT_TEMPERATURE,
+        top_p=settings.CHAT_DEFAULT_TOP_P,
+        max_new_tokens=settings.CHAT_DEFAULT_MAX_NEW_TOKENS,
+    )
+
+
+def conversation_update(*, conversation: Conversation, **changes: object) -> Conversation:
+    """Rename or change settings. Raises ``ValidationError`` naming each bad field."""
+    allowed = {"title", "system_prompt", "temperature", "top_p", "max_new_tokens"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed." for name in unknown})
+    errors: dict[str, str] = {}
+    if "title" in changes:
+        title = changes["title"]
+        if not isinstance(title, str) or len(title.strip()) > 200:
+            errors["title"] = "The title must be text of at most 200 characters."
+    if "system_prompt" in changes:
+        prompt = changes["system_prompt"]
+        limit = settings.CHAT_MAX_SYSTEM_PROMPT_CHARS
+        if not isinstance(prompt, str) or len(prompt) > limit:
+            errors["system_prompt"] = (
+                f"The system prompt must be text of at most {limit} characters."
+            )
+    sampling = {
+        key: changes[key] for key in ("temperature", "top_p", "max_new_tokens") if key in changes
+    }
+    try:
+        SamplingParams(**{**sampling_of(conversation).as_dict(), **sampling})
+    except InvalidSampling as error:
+        errors[error.field] = str(error)
+    if errors:
+        raise ValidationError(errors)
+    for name, value in changes.items():
+        setattr(conversation, name, value.strip() if name == "title" else value)
+    conversation.save()
+    return conversation
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    conversation.delete()
+
+
+def sampling_of(conversation: Conversation) -> SamplingParams:
+    return SamplingParams(
+        temperature=conversation.temperature,
+        top_p=conversation.top_p,
+        max_new_tokens=conversation.max_new_tokens,
+    )
+
+
+@transaction.atomic
+def user_message_create(
+    *, conversation: Conversation, content: str, parent: Message | None
+) -> Message:
+    """Save the user's turn (before any generation) and title a new conversation."""
+    message = Message.objects.create(
+        conversation=conversation, parent=parent, role=Message.Role.USER, content=content
+    )
+    if not conversation.title:
+        conversation.title = _title_from(content)
+    conversation.save(update_fields=["title", "updated_at"])
+    return message
+
+
+def reply_create(*, conversation: Conversation, parent: Message) -> Message:
+    """An empty assistant reply, streaming, under the user message ``parent``."""
+    return Message.objects.create(
+        conversation=conversation,
+        parent=parent,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        sampling=sampling_of(conversation).as_dict(),
+    )
+
+
+def reply_start(
+    *, reply: Message, model_version: str, prompt_messages: list[dict], prompt_tokens: int
+) -> None:
+    """Record which version writes the reply and exactly what it was shown."""
+    reply.model_version = model_version
+    reply.prompt_messages = prompt_messages
+    reply.prompt_tokens = prompt_tokens
+    reply.save(update_fields=["model_version", "prompt_messages", "prompt_tokens", "updated_at"])
+
+
+def reply_finish(
+    *,
+    reply: Message,
+    content: str,
+    status: Message.Status,
+    finish_reason: str = "",
+    error: str = "",
+    completion_tokens: int | None = None,
+    time_to_first_token_ms: float | None = None,
+    duration_ms: float | None = None,
+) -> Message:
+    """Store the reply's final text and figures; partial text is kept on stop."""
+    reply.content = content
+    reply.status = status
+    reply.finish_reason = finish_reason
+    reply.error = error
+    reply.completion_tokens = completion_tokens
+    reply.time_to_first_token_ms = time_to_first_token_ms
+    reply.duration_ms = duration_ms
+    reply.save(update_fields=[*_FINISH_FIELDS, "updated_at"])
+    Conversation.objects.filter(pk=reply.conversation_id).update(updated_at=timezone.now())
+    return reply
+
+
+def stale_replies_fail(*, older_than_seconds: int) -> int:
+    """Mark replies left "streaming" by a process that died as failed."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    return Message.objects.filter(status=Message.Status.STREAMING, updated_at__lt=cutoff).update(
+        status=Message.Status.FAILED,
+        error="The server stopped while this reply was being written.",
+        updated_at=timezone.now(),
+    )
+
+
+def _title_from(content: str) -> str:
+    line = " ".join(content.split())
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"

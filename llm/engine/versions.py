@@ -1,0 +1,71 @@
+"""Model versions served by one engine: the base model plus LoRA adapters.
+
+A version is a PEFT adapter loaded next to the others on the same base
+weights, so rows of one batch can be served by different versions
+(``adapter_names``) and switching needs no restart. Only the engine thread
+touches this (through ``LocalEngine.call``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peft import PeftModel
+
+from llm.engine.base import EngineError
+from llm.loading import LoadedModel
+
+
+@dataclass(frozen=True)
+class ServedVersion:
+    label: str  # recorded on every reply it writes
+    adapter: str | None  # PEFT adapter name; None serves the base weights
+
+
+class VersionRegistry:
+    def __init__(self, loaded: LoadedModel):
+        self.loaded = loaded
+        self.adapters: dict[str, str] = {}  # name -> adapter folder
+        self.stop_ids = _stop_token_ids(loaded)
+
+    @property
+    def base(self) -> ServedVersion:
+        return ServedVersion(label=self.loaded.name, adapter=None)
+
+    def require(self, name: str | None) -> ServedVersion:
+        if name is None or name == self.loaded.name:
+            return self.base
+        if name not in self.adapters:
+            raise EngineError(f"model version {name!r} is not loaded in this engine")
+        return ServedVersion(label=name, adapter=name)
+
+    def load(self, name: str, path: str) -> None:
+        """Load the adapter at ``path`` as version ``name`` (idempotent)."""
+        if name in self.adapters:
+            return
+        model = self.loaded.model
+        if isinstance(model, PeftModel):
+            model.load_adapter(path, adapter_name=name, is_trainable=False)
+        else:
+            self.loaded.model = PeftModel.from_pretrained(
+                model, path, adapter_name=name, is_trainable=False
+            )
+        self.loaded.model.eval()
+        self.adapters[name] = path
+
+    def unload(self, name: str) -> None:
+        """Free an adapter; requests naming it are refused afterwards."""
+        if self.adapters.pop(name, None) is not None:
+            self.loaded.model.delete_adapter(name)
+
+
+def _stop_token_ids(loaded: LoadedModel) -> set[int]:
+    ids: set[int] = set()
+    configured = loaded.model.generation_config.eos_token_id
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured:
+        ids.update(configured)
+    if loaded.tokenizer.eos_token_id is not None:
+        ids.add(loaded.tokenizer.eos_token_id)
+    return ids

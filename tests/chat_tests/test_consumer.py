@@ -1,0 +1,295 @@
+"""The chat websocket, through Channels' WebsocketCommunicator and the real ASGI stack."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.core.cache import cache
+from django.test import Client
+
+from chat import services
+from chat.models import Message
+from config.asgi import application
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def engine(tiny_engine_settings):
+    cache.clear()  # rate-limit counters
+    tiny_engine_settings.CHAT_DEFAULT_MAX_NEW_TOKENS = 24
+    return tiny_engine_settings
+
+
+@pytest.fixture
+def conversation(alice):
+    return services.conversation_create(owner=alice)
+
+
+def session_cookie(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def connect(user=None, origin=b"http://localhost") -> WebsocketCommunicator:
+    headers = [(b"origin", origin)]
+    if user is not None:
+        headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
+    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected
+    frame = await communicator.receive_json_from(timeout=5)
+    if user is not None:
+        assert frame["type"] == "engine"
+    return communicator, frame
+
+
+async def receive_until(communicator, frame_type: str, timeout: float = 30) -> list[dict]:
+    frames = []
+    while True:
+        frame = await communicator.receive_json_from(timeout=timeout)
+        if frame["type"] == "engine":
+            continue
+        frames.append(frame)
+        if frame["type"] == frame_type:
+            return frames
+
+
+async def send_and_finish(communicator, conversation, content="Hello there", parent=None):
+    await communicator.send_json_to(
+        {"type": "send", "conversation": conversation.pk, "content": content, "parent": parent}
+    )
+    return await receive_until(communicator, "reply_done")
+
+
+def message_count() -> int:
+    return Message.objects.count()
+
+
+async def test_it_streams_a_reply_and_stores_what_the_model_saw(alice, conversation):
+    """The user message is saved first, tokens stream, then the stored reply arrives."""
+    communicator, _ = await connect(alice)
+    frames = await send_and_finish(communicator, conversation, "What is LoopChat?")
+    types = [frame["type"] for frame in frames]
+    assert types[:3] == ["message", "conversation", "reply_started"]
+    tokens = [frame for frame in frames if frame["type"] == "token"]
+    assert len(tokens) >= 2 and types.index("token") < types.index("reply_done")
+    done = frames[-1]["message"]
+    assert done["status"] == "complete"
+    assert done["content"] == "".join(frame["text"] for frame in tokens)
+    assert done["stats"]["completion_tokens"] == 24
+    assert done["stats"]["time_to_first_token_ms"] > 0
+    reply = await database_sync_to_async(Message.objects.get)(pk=done["id"])
+    user_message = frames[0]["message"]
+    assert reply.parent_id == user_message["id"]
+    assert reply.prompt_messages[-1] == {"role": "user", "content": "What is LoopChat?"}
+    assert reply.prompt_messages[0]["role"] == "system"
+    assert reply.model_version == "tiny-random-llama"
+    assert frames[1]["conversation"]["title"] == "What is LoopChat?"
+    await communicator.disconnect()
+
+
+async def test_it_sends_the_history_of_the_branch(alice, conversation):
+    """A follow-up is generated from the earlier turns of its own branch."""
+    communicator, _ = await connect(alice)
+    first = await send_and_finish(communicator, conversation, "First question")
+    first_reply = first[-1]["message"]
+    second = await send_and_finish(communicator, conversation, "Second", first_reply["id"])
+    reply = await database_sync_to_async(Message.objects.get)(pk=second[-1]["message"]["id"])
+    roles = [message["role"] for message in reply.prompt_messages]
+    assert roles == ["system", "user", "assistant", "user"]
+    assert reply.prompt_messages[2]["content"] == first_reply["content"]
+    await communicator.disconnect()
+
+
+async def test_it_stops_a_reply_and_keeps_the_partial_text(alice, conversation, settings):
+    """Stop ends generation at once; the partial reply is stored as stopped."""
+    conversation.max_new_tokens = 400
+    await database_sync_to_async(conversation.save)()
+    communicator, _ = await connect(alice)
+    await communicator.send_json_to(
+        {"type": "send", "conversation": conversation.pk, "content": "Talk", "parent": None}
+    )
+    frames = await receive_until(communicator, "token")
+    await communicator.send_json_to({"type": "stop"})
+    frames = await receive_until(communicator, "reply_done")
+    done = frames[-1]["message"]
+    assert done["status"] == "stopped"
+    assert done["content"]
+    assert done["stats"]["completion_tokens"] < 400
+    reply = await database_sync_to_async(Message.objects.get)(pk=done["id"])
+    assert (reply.status, reply.content) == ("stopped", done["content"])
+    await communicator.disconnect()
+
+
+async def test_it_keeps_a_partial_reply_when_the_browser_disconnects(alice, conversation):
+    """A closed socket stops the reply; what was written stays, marked stopped."""
+    conversation.max_new_tokens = 400
+    await database_sync_to_async(conversation.save)()
+    communicator, _ = await connect(alice)
+    await communicator.send_json_to(
+        {"type": "send", "conversation": conversation.pk, "content": "Talk", "parent": None}
+    )
+    frames = await receive_until(communicator, "token")
+    reply_id = frames[-1]["message"]
+    await communicator.disconnect()
+    reply = await database_sync_to_async(Message.objects.get)(pk=reply_id)
+    assert reply.status == "stopped"
+    assert reply.content
+
+
+async def test_it_regenerates_a_sibling_reply(alice, conversation):
+    """Regenerate writes a new reply under the same user message."""
+    communicator, _ = await connect(alice)
+    first = (await send_and_finish(communicator, conversation))[-1]["message"]
+    await communicator.send_json_to({"type": "regenerate", "message": first["id"]})
+    frames = await receive_until(communicator, "reply_done")
+    second = frames[-1]["message"]
+    assert second["id"] != first["id"]
+    assert second["parent"] == first["parent"]
+    assert second["status"] == "complete"
+    await communicator.disconnect()
+
+
+async def test_it_refuses_a_second_reply_while_one_runs(alice, conversation):
+    """One reply at a time per socket: the second request gets a busy error."""
+    conversation.max_new_tokens = 400
+    await database_sync_to_async(conversation.save)()
+    communicator, _ = await connect(alice)
+    await communicator.send_json_to(
+        {"type": "send", "conversation": conversation.pk, "content": "One", "parent": None}
+    )
+    await receive_until(communicator, "token")
+    await communicator.send_json_to(
+        {"type": "send", "conversation": conversation.pk, "content": "Two", "parent": None}
+    )
+    frames = await receive_until(communicator, "error")
+    assert frames[-1]["code"] == "busy"
+    await communicator.send_json_to({"type": "stop"})
+    await receive_until(communicator, "reply_done")
+    assert await database_sync_to_async(Message.objects.filter(content="Two").exists)() is False
+    await communicator.disconnect()
+
+
+BAD_FRAMES = [
+    ("not json", "bad_json"),
+    ("[1, 2]", "bad_json"),
+    (json.dumps({"type": "dance"}), "unknown_type"),
+    (json.dumps({"content": "no type"}), "unknown_type"),
+    (json.dumps({"type": "send", "conversation": "x", "content": "hi"}), "invalid"),
+    (json.dumps({"type": "send", "conversation": 1, "content": 5}), "invalid"),
+    (json.dumps({"type": "send", "conversation": 1, "content": "   "}), "empty_message"),
+    (json.dumps({"type": "send", "conversation": 1, "content": "x" * 8001}), "message_too_long"),
+    (json.dumps({"type": "send", "conversation": 1, "content": "x" * 70000}), "frame_too_large"),
+    (json.dumps({"type": "regenerate", "message": True}), "invalid"),
+    (json.dumps({"type": "stop"}), "not_running"),
+]
+
+
+@pytest.mark.parametrize(("raw", "code"), BAD_FRAMES)
+async def test_it_answers_bad_frames_with_typed_errors(alice, conversation, raw, code):
+    """Every malformed frame gets an error frame; nothing is written; the socket lives."""
+    communicator, _ = await connect(alice)
+    await communicator.send_to(text_data=raw)
+    error = await communicator.receive_json_from(timeout=5)
+    assert error["type"] == "error"
+    assert error["code"] == code
+    assert error["message"]
+    assert await database_sync_to_async(message_count)() == 0
+    await communicator.send_json_to({"type": "ping", "nonce": "n1"})
+    assert await communicator.receive_json_from(timeout=5) == {"type": "pong", "nonce": "n1"}
+    await communicator.disconnect()
+
+
+async def test_it_refuses_binary_frames(alice):
+    communicator, _ = await connect(alice)
+    await communicator.send_to(bytes_data=b"\x00\x01")
+    error = await communicator.receive_json_from(timeout=5)
+    assert error["code"] == "bad_json"
+    await communicator.disconnect()
+
+
+async def test_it_hides_another_users_conversation(alice, bob, conversation):
+    """Bob can neither write to nor regenerate in Alice's conversation."""
+    alice_frames = None
+    alice_socket, _ = await connect(alice)
+    alice_frames = await send_and_finish(alice_socket, conversation)
+    await alice_socket.disconnect()
+    before = await database_sync_to_async(message_count)()
+    communicator, _ = await connect(bob)
+    await communicator.send_json_to(
+        {"type": "send", "conversation": conversation.pk, "content": "mine now", "nonce": "a"}
+    )
+    error = await communicator.receive_json_from(timeout=5)
+    assert (error["code"], error["nonce"]) == ("not_found", "a")
+    await communicator.send_json_to(
+        {"type": "regenerate", "message": alice_frames[-1]["message"]["id"]}
+    )
+    assert (await communicator.receive_json_from(timeout=5))["code"] == "not_found"
+    assert await database_sync_to_async(message_count)() == before
+    await communicator.disconnect()
+
+
+async def test_it_refuses_a_parent_from_another_conversation(alice, conversation):
+    communicator, _ = await connect(alice)
+    other = await database_sync_to_async(services.conversation_create)(owner=alice)
+    reply = (await send_and_finish(communicator, other))[-1]["message"]
+    before = await database_sync_to_async(message_count)()
+    await communicator.send_json_to(
+        {"type": "send", "conversation": conversation.pk, "content": "hi", "parent": reply["id"]}
+    )
+    error = await communicator.receive_json_from(timeout=5)
+    assert (error["code"], error["field"]) == ("not_found", "parent")
+    assert await database_sync_to_async(message_count)() == before
+    await communicator.disconnect()
+
+
+async def test_it_rate_limits_generations(alice, conversation, settings):
+    settings.CHAT_RATE_LIMIT_MESSAGES = 1
+    communicator, _ = await connect(alice)
+    await send_and_finish(communicator, conversation)
+    before = await database_sync_to_async(message_count)()
+    await communicator.send_json_to(
+        {"type": "send", "conversation": conversation.pk, "content": "again"}
+    )
+    error = await communicator.receive_json_from(timeout=5)
+    assert error["code"] == "rate_limited"
+    assert error["retry_after"] > 0
+    assert await database_sync_to_async(message_count)() == before
+    await communicator.disconnect()
+
+
+async def test_it_closes_unauthenticated_sockets_with_an_error():
+    communicator, frame = await connect(None)
+    assert frame == {"type": "error", "code": "unauthenticated", "message": "Log in first."}
+    assert (await communicator.receive_output(timeout=5))["code"] == 4401
+
+
+async def test_it_rejects_foreign_origins(alice):
+    communicator = WebsocketCommunicator(
+        application, "/ws/chat/", headers=[(b"origin", b"http://evil.example")]
+    )
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_it_reports_a_model_that_failed_to_load(alice, conversation, settings, tmp_path):
+    """A broken model gives engine state failed and engine_unavailable, writing nothing."""
+    from chat import inference
+
+    settings.CHAT_MODEL = str(tmp_path / "no-such-model")
+    inference.reset_engine()
+    communicator, _ = await connect(alice)
+    state = await communicator.receive_json_from(timeout=30)
+    assert state["type"] == "engine" and state["state"] == "failed"
+    await communicator.send_json_to(
+        {"type": "send", "conversation": conversation.pk, "content": "hi"}
+    )
+    error = await communicator.receive_json_from(timeout=5)
+    assert error["code"] == "engine_unavailable"
+    assert await database_sync_to_async(message_count)() == 0
+    await communicator.disconnect()
