@@ -138,32 +138,39 @@ def _event_from_wire(message: dict) -> GenerationEvent:
 
 
 class RemoteEngine(Engine):
-    """Runs requests on inference workers reached over the channel layer."""
+    """Runs requests on inference workers reached over the channel layer.
+
+    Replies for every request of this process arrive on one mailbox channel,
+    read by one long-lived task and handed out by request id. Channel-layer
+    receives are never cancelled (channels-redis does not survive that), so a
+    stopped request just stops listening and tells its worker to cancel.
+    """
 
     def __init__(self, channel: str):
         self.channel = channel
+        self._mailbox: _Mailbox | None = None
 
     @property
     def state(self) -> EngineState:
         return EngineState.READY  # workers report failures per request
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
-        layer = get_channel_layer()
-        reply_channel = await layer.new_channel("inference-reply.")
-        await layer.send(
+        mailbox = await self._current_mailbox()
+        events = mailbox.open(request.request_id)
+        await mailbox.layer.send(
             self.channel,
             {
                 "type": "inference.request",
-                "reply_channel": reply_channel,
+                "reply_channel": mailbox.channel,
                 "request": _request_to_wire(request),
             },
         )
         worker, finished = None, False
         try:
-            while True:
+            while not finished:
                 wait = settings.INFERENCE_START_TIMEOUT
                 try:
-                    message = await asyncio.wait_for(layer.receive(reply_channel), wait)
+                    message = await asyncio.wait_for(events.get(), wait)
                 except TimeoutError:
                     finished = True
                     yield Finished(
@@ -174,13 +181,55 @@ class RemoteEngine(Engine):
                 event = _event_from_wire(message)
                 finished = isinstance(event, Finished)
                 yield event
-                if finished:
-                    return
         finally:
+            mailbox.close(request.request_id)
             if worker and not finished:
-                await layer.send(
+                await mailbox.layer.send(
                     worker, {"type": "inference.cancel", "request_id": request.request_id}
                 )
+
+    async def _current_mailbox(self) -> _Mailbox:
+        loop = asyncio.get_running_loop()
+        if self._mailbox is None or self._mailbox.loop is not loop:
+            self._mailbox = await _Mailbox.open_on(loop)
+        return self._mailbox
+
+
+class _Mailbox:
+    """One reply channel per process and event loop, demultiplexed by request id."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, layer, channel: str):
+        self.loop, self.layer, self.channel = loop, layer, channel
+        self.queues: dict[str, asyncio.Queue] = {}
+
+    @classmethod
+    async def open_on(cls, loop: asyncio.AbstractEventLoop) -> _Mailbox:
+        layer = get_channel_layer()
+        # Keep the default "specific." prefix: channels-redis reads all of a
+        # process's channels through the one that holds its receive lock, and
+        # only finds those that share that prefix.
+        mailbox = cls(loop, layer, await layer.new_channel())
+        mailbox.reader = loop.create_task(mailbox._read())
+        return mailbox
+
+    def open(self, request_id: str) -> asyncio.Queue:
+        self.queues[request_id] = asyncio.Queue()
+        return self.queues[request_id]
+
+    def close(self, request_id: str) -> None:
+        self.queues.pop(request_id, None)
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except Exception:  # noqa: BLE001 - keep the mailbox alive across Redis hiccups
+                logger.exception("inference mailbox receive failed")
+                await asyncio.sleep(1)
+                continue
+            queue = self.queues.get(message.get("request_id"))
+            if queue is not None:  # replies for stopped requests are dropped
+                queue.put_nowait(message)
 
 
 class InferenceWorkerConsumer(AsyncConsumer):
@@ -207,16 +256,23 @@ class InferenceWorkerConsumer(AsyncConsumer):
 
     async def _serve(self, message: dict) -> None:
         reply_channel = message["reply_channel"]
+        request_id = message["request"]["request_id"]
         try:
             request = _request_from_wire(message["request"])
         except (InvalidSampling, KeyError, TypeError) as error:
             event = Finished(FinishReason.ERROR, 0, None, 0.0, f"bad request: {error}")
-            await self._reply(reply_channel, event)
+            await self._reply(reply_channel, request_id, event)
             return
-        async for event in local_engine().stream(request):
-            await self._reply(reply_channel, event)
+        try:
+            async for event in local_engine().stream(request):
+                await self._reply(reply_channel, request_id, event)
+        except Exception as error:  # noqa: BLE001 - tell the web process, keep serving
+            logger.exception("inference request %s failed", request_id)
+            event = Finished(FinishReason.ERROR, 0, None, 0.0, f"inference worker error: {error}")
+            await self._reply(reply_channel, request_id, event)
 
-    async def _reply(self, reply_channel: str, event: GenerationEvent) -> None:
+    async def _reply(self, reply_channel: str, request_id: str, event: GenerationEvent) -> None:
         await self.channel_layer.send(
-            reply_channel, {**_event_to_wire(event), "worker": self.channel_name}
+            reply_channel,
+            {**_event_to_wire(event), "request_id": request_id, "worker": self.channel_name},
         )

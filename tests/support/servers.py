@@ -44,6 +44,9 @@ def process_env(**overrides: str) -> dict[str, str]:
         CHANNEL_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
         PYTHONPATH=str(REPO),
         PYTHONUNBUFFERED="1",
+        # Servers in tests run the tiny model: one thread each avoids OpenMP
+        # threads of several processes spinning against each other on 2 cores.
+        OMP_NUM_THREADS="1",
     )
     env.update(overrides)
     return env
