@@ -197,3 +197,8 @@ CHAT_STALE_REPLY_SECONDS = env_int("CHAT_STALE_REPLY_SECONDS", 900)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a test ASGI server in another process shares it.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+
+# django-celery-beat copies these into its tables at start; edit them in the admin.
+CELERY_BEAT_SCHEDULE = {
+    "fail-stale-replies": {"task": "chat.fail_stale_replies", "schedule": 300.0},
+}

@@ -1,0 +1,74 @@
+"""Shared set-up for benchmarks: a throwaway database, a real server, a client."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+PROMPTS = [
+    "Explain why the sky is blue in a few sentences.",
+    "Write a short poem about the sea.",
+    "What are three tips for learning a new language?",
+    "Describe how a bicycle works.",
+    "Give me a recipe idea for a quick dinner.",
+    "What is the difference between weather and climate?",
+    "Tell me a fun fact about octopuses.",
+    "How do plants make their food?",
+]
+
+
+def setup_django() -> Path:
+    """Configure Django on a fresh SQLite file (or DATABASE_URL if set) and migrate."""
+    workdir = Path(tempfile.mkdtemp(prefix="loopchat-bench-"))
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
+    os.environ.setdefault("CHANNEL_PREFIX", "loopchat-bench")
+    os.environ.setdefault("CACHE_PREFIX", "loopchat-bench")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    return workdir
+
+
+def make_user(username: str, *, max_new_tokens: int, temperature: float = 0.0, count: int = 1):
+    """A user with ``count`` conversations (empty system prompt: the model's default)."""
+    from django.contrib.auth import get_user_model
+
+    from chat import services
+    from tests.support.ws import session_cookie
+
+    user = get_user_model().objects.create_user(username, password="bench-password-1")
+    conversations = []
+    for _ in range(count):
+        conversation = services.conversation_create(owner=user)
+        services.conversation_update(
+            conversation=conversation,
+            system_prompt="",
+            temperature=temperature,
+            max_new_tokens=max_new_tokens,
+        )
+        conversations.append(conversation)
+    return session_cookie(user), conversations
+
+
+def server_env(**overrides: str) -> dict[str, str]:
+    from tests.support.servers import process_env
+
+    env = process_env(CHAT_RATE_LIMIT_MESSAGES="100000", ENGINE_PRELOAD="1", **overrides)
+    env.pop("OMP_NUM_THREADS", None)  # the real model uses every core
+    return env
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
+    return ordered[index]
