@@ -52,9 +52,8 @@ def make_user(username: str, *, max_new_tokens: int, temperature: float = 0.0, c
         conversation = services.conversation_create(owner=user)
         services.conversation_update(
             conversation=conversation,
-            system_prompt="",
-            temperature=temperature,
-            max_new_tokens=max_new_tokens,
+            changes={"system_prompt": "", "temperature": temperature,
+                     "max_new_tokens": max_new_tokens},
         )
         conversations.append(conversation)
     return session_cookie(user), conversations

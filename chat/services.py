@@ -34,7 +34,7 @@ def conversation_create(*, owner: AbstractBaseUser, title: str = "") -> Conversa
     )
 
 
-def conversation_update(*, conversation: Conversation, **changes: object) -> Conversation:
+def conversation_update(*, conversation: Conversation, changes: dict) -> Conversation:
     """Rename or change settings. Raises ``ValidationError`` naming each bad field."""
     allowed = {"title", "system_prompt", "temperature", "top_p", "max_new_tokens"}
     unknown = set(changes) - allowed

@@ -202,3 +202,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 CELERY_BEAT_SCHEDULE = {
     "fail-stale-replies": {"task": "chat.fail_stale_replies", "schedule": 300.0},
 }
+
+# --- Feedback -------------------------------------------------------------------
+# Ratings from users that staff marked trusted skip the review queue.
+FEEDBACK_AUTO_APPROVE_TRUSTED = env_bool("FEEDBACK_AUTO_APPROVE_TRUSTED", True)
+# At most this many ratings per user per day count toward training (by time rated).
+FEEDBACK_DAILY_TRAINING_CAP = env_int("FEEDBACK_DAILY_TRAINING_CAP", 50)

@@ -10,5 +10,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("", include("chat.auth_urls")),
     path("", include("chat.urls")),
 ]

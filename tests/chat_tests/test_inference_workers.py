@@ -28,7 +28,7 @@ def split_env(tiny_model_dir, settings):
 
 def _setup(alice):
     conversation = services.conversation_create(owner=alice)
-    services.conversation_update(conversation=conversation, max_new_tokens=400)
+    services.conversation_update(conversation=conversation, changes={"max_new_tokens": 400})
     return session_cookie(alice), conversation
 
 
@@ -59,7 +59,7 @@ async def test_it_streams_through_a_separate_inference_worker(alice, split_env, 
 
         # A second, complete (shorter) reply over the same worker.
         await sync_to_async(services.conversation_update)(
-            conversation=conversation, max_new_tokens=30
+            conversation=conversation, changes={"max_new_tokens": 30}
         )
         await socket.send(json.dumps({"type": "regenerate", "message": done["id"]}))
         sibling = (await frames_until(socket, "reply_done"))[-1]["message"]

@@ -1,0 +1,49 @@
+// The JSON HTTP API (docs/protocol.md): session cookie plus the X-CSRFToken header.
+
+const ROOT = "/api/conversations/";
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.error?.message || describeStatus(status));
+    this.status = status;
+    this.code = body?.error?.code || "http_error";
+    this.fields = body?.error?.fields || {};
+  }
+}
+
+function describeStatus(status) {
+  if (status === 403) return "The server refused the request. Reload the page and try again.";
+  if (status === 404) return "That conversation no longer exists.";
+  return `The server answered with an error (${status}).`;
+}
+
+function csrfToken() {
+  return document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+}
+
+async function request(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(path, {
+      method, headers, credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, { error: { message: "Could not reach the server." } });
+  }
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+export const api = {
+  listConversations: async () => (await request("GET", ROOT)).conversations,
+  createConversation: (title = "") => request("POST", ROOT, title ? { title } : {}),
+  getConversation: (id) => request("GET", `${ROOT}${id}/`),
+  updateConversation: (id, changes) => request("PATCH", `${ROOT}${id}/`, changes),
+  deleteConversation: (id) => request("DELETE", `${ROOT}${id}/`),
+};

@@ -1,0 +1,147 @@
+// The message list: one branch of the conversation tree, kept in the DOM by id
+// so that streaming only touches the reply being written.
+
+import { copyWithFeedback, el, iconButton, setText } from "./dom.js";
+import { renderMarkdown } from "./markdown.js";
+
+const STATE_LABELS = { streaming: "Writing…", stopped: "Stopped", failed: "Failed" };
+const NEAR_BOTTOM_PX = 96;
+
+export class MessageListView {
+  // actions: {regenerate(message), showSibling(message, step)}
+  constructor(list, scroller, actions) {
+    this.list = list;
+    this.scroller = scroller;
+    this.actions = actions;
+    this.elements = new Map(); // message id -> element
+  }
+
+  // branch: MessageTree.branch(); busy: a reply is running or being requested.
+  render(branch, { busy, streaming, forceScroll = false }) {
+    const stickToBottom = forceScroll || this.isNearBottom();
+    const shown = new Set();
+    let previous = null;
+    branch.forEach((entry, position) => {
+      const element = this.elementFor(entry.message);
+      this.update(element, entry, { busy, last: position === branch.length - 1 });
+      const expected = previous ? previous.nextSibling : this.list.firstChild;
+      if (expected !== element) this.list.insertBefore(element, expected);
+      previous = element;
+      shown.add(entry.message.id);
+    });
+    this.removeAllBut(shown);
+    this.list.setAttribute("aria-busy", streaming ? "true" : "false");
+    if (stickToBottom) this.scroller.scrollTop = this.scroller.scrollHeight;
+  }
+
+  clear() {
+    this.removeAllBut(new Set());
+  }
+
+  isNearBottom() {
+    const { scrollHeight, scrollTop, clientHeight } = this.scroller;
+    return scrollHeight - scrollTop - clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  removeAllBut(keep) {
+    for (const [id, element] of this.elements) {
+      if (keep.has(id)) continue;
+      element.remove();
+      this.elements.delete(id);
+    }
+  }
+
+  elementFor(message) {
+    let element = this.elements.get(message.id);
+    if (!element) {
+      element = buildMessage(message, this.actions);
+      this.elements.set(message.id, element);
+    }
+    return element;
+  }
+
+  update(element, { message, index, count }, { busy, last }) {
+    element.message = message;
+    if (element.dataset.status !== message.status) element.dataset.status = message.status;
+    updateContent(element, message);
+    const parts = element.parts;
+    parts.error.hidden = !message.error;
+    setText(parts.error, message.error);
+    parts.siblings.hidden = count < 2;
+    setText(parts.siblingIndex, `${index + 1}/${count}`);
+    parts.previous.disabled = index === 0;
+    parts.next.disabled = index === count - 1;
+    setText(parts.state, STATE_LABELS[message.status] ?? "");
+    setText(parts.stats, message.role === "assistant" ? formatStats(message) : "");
+    setText(parts.model, message.status === "streaming" ? "" : message.model_version);
+    parts.copy.hidden = message.status === "streaming" || !message.content;
+    // A reply can be regenerated; a user message left without one can be retried.
+    const canRetry = message.role === "assistant" ? message.status !== "streaming" : last && !busy;
+    parts.regenerate.hidden = !canRetry;
+    parts.regenerate.disabled = busy;
+  }
+}
+
+function buildMessage(message, actions) {
+  const isReply = message.role === "assistant";
+  const parts = {
+    content: el("div", {
+      className: isReply ? "message-content markdown" : "message-content",
+      "data-testid": "message-content",
+    }),
+    error: el("p", { className: "message-error", "data-testid": "message-error", hidden: true }),
+    previous: iconButton("previous", "Previous version", { "data-testid": "sibling-prev" }),
+    siblingIndex: el("span", { className: "sibling-index", "data-testid": "sibling-index" }),
+    next: iconButton("next", "Next version", { "data-testid": "sibling-next" }),
+    state: el("span", { className: "message-state", "data-testid": "message-state" }),
+    stats: el("span", { className: "message-stats", "data-testid": "message-stats" }),
+    model: el("span", { className: "message-model", "data-testid": "message-model" }),
+    copy: iconButton("copy", isReply ? "Copy reply" : "Copy message", { "data-testid": "copy-message" }),
+    regenerate: iconButton("regenerate", isReply ? "Regenerate reply" : "Retry: write a reply", {
+      "data-testid": "regenerate",
+    }),
+  };
+  parts.siblings = el("div", { className: "siblings", role: "group", "aria-label": "Versions" },
+    parts.previous, parts.siblingIndex, parts.next);
+  const element = el("article", {
+    className: `message message-${message.role}`,
+    "data-testid": "message",
+    "data-role": message.role,
+    "data-message-id": message.id,
+    "aria-label": isReply ? "Reply" : "You said",
+  });
+  element.parts = parts;
+  wireActions(element, parts, actions);
+  const bubble = el("div", { className: "message-bubble" }, parts.content, parts.error);
+  const footer = el("div", { className: "message-footer" }, parts.siblings, parts.state,
+    parts.stats, parts.model, el("span", { className: "message-actions" }, parts.copy, parts.regenerate));
+  const avatar = isReply ? el("div", { className: "avatar brand-mark", "aria-hidden": "true" }) : "";
+  element.append(avatar, el("div", { className: "message-body" }, bubble, footer));
+  return element;
+}
+
+function wireActions(element, parts, actions) {
+  parts.previous.addEventListener("click", () => actions.showSibling(element.message, -1));
+  parts.next.addEventListener("click", () => actions.showSibling(element.message, 1));
+  parts.regenerate.addEventListener("click", () => actions.regenerate(element.message));
+  parts.copy.addEventListener("click", () => copyWithFeedback(parts.copy, element.message.content));
+}
+
+// Re-render only when the text changed. The user's words are only ever text.
+function updateContent(element, message) {
+  if (element.renderedText === message.content) return;
+  element.renderedText = message.content;
+  if (message.role === "assistant") renderMarkdown(element.parts.content, message.content);
+  else element.parts.content.textContent = message.content;
+}
+
+export function formatStats(message) {
+  const stats = message.stats ?? {};
+  if (message.status === "streaming" || !stats.completion_tokens) return "";
+  const parts = [`${stats.completion_tokens} tokens`];
+  if (stats.tokens_per_second) parts.push(`${stats.tokens_per_second.toFixed(1)} tok/s`);
+  if (stats.time_to_first_token_ms != null) {
+    parts.push(`first token ${Math.round(stats.time_to_first_token_ms)} ms`);
+  }
+  return parts.join(" · ");
+}
