@@ -16,6 +16,9 @@ from chat.models import Conversation, Message
 from chat.ratelimit import generation_allowed
 from chat.replies import reply_stream
 from chat.serializers import conversation_data, message_data
+from feedback import services as feedback_services
+from feedback.selectors import rating_data
+from feedback.services import FeedbackError
 from llm.engine.base import EngineError, EngineState
 
 logger = logging.getLogger(__name__)
@@ -86,6 +89,37 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise FrameError("not_running", "No reply is being written.")
         self.running.cancel()
 
+    async def on_rate(self, frame: dict, nonce: str | None) -> None:
+        rating = await self._feedback(
+            feedback_services.rating_submit,
+            user=self.user,
+            message_id=frame.get("message"),
+            value=frame.get("value"),
+            reasons=frame.get("reasons"),
+            comment=frame.get("comment"),
+        )
+        await self.send_json(
+            {
+                "type": "rating",
+                "message": frame["message"],
+                "rating": rating_data(rating),
+                **_nonce(nonce),
+            }
+        )
+
+    async def on_prefer(self, frame: dict, nonce: str | None) -> None:
+        pairs = await self._feedback(
+            feedback_services.preference_submit, user=self.user, chosen_id=frame.get("message")
+        )
+        await self.send_json(
+            {
+                "type": "preference",
+                "message": frame["message"],
+                "rejected": [pair.rejected_id for pair in pairs],
+                **_nonce(nonce),
+            }
+        )
+
     async def on_ping(self, frame: dict, nonce: str | None) -> None:
         await self.send_json({"type": "pong", **_nonce(nonce)})
 
@@ -115,6 +149,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 f"Too many messages; try again in {retry_after:.0f} s.",
                 retry_after=retry_after,
             )
+
+    @database_sync_to_async
+    def _feedback(self, service, **arguments):
+        try:
+            return service(**arguments)
+        except FeedbackError as error:
+            raise FrameError(error.code, error.message, error.field) from None
 
     @database_sync_to_async
     def _conversation(self, conversation_id: int) -> Conversation:

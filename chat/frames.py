@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-CLIENT_TYPES = {"send", "regenerate", "stop", "ping"}
+CLIENT_TYPES = {"send", "regenerate", "stop", "ping", "rate", "prefer"}
 
 
 class FrameError(Exception):

@@ -1,1 +1,124 @@
-"""Models arrive with the feedback issue."""
+from django.conf import settings
+from django.db import models
+
+from chat.models import Conversation, Message
+
+# Preset reasons offered after a rating; stored as their keys.
+UP_REASONS = {
+    "helpful": "Helpful",
+    "accurate": "Accurate",
+    "well_written": "Well written",
+}
+DOWN_REASONS = {
+    "wrong": "Wrong",
+    "unhelpful": "Unhelpful",
+    "harmful": "Harmful or unsafe",
+    "off_topic": "Off-topic",
+    "too_long": "Too long",
+    "ignored_instructions": "Did not follow instructions",
+}
+ALL_REASONS = {**UP_REASONS, **DOWN_REASONS}
+
+
+class ReviewStatus(models.TextChoices):
+    PENDING = "pending"
+    APPROVED = "approved"
+    EXCLUDED = "excluded"
+
+
+class FeedbackProfile(models.Model):
+    """Per-user feedback settings. Missing row = the defaults."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback_profile"
+    )
+    # "Allow my conversations to be used to improve the model."
+    share_for_training = models.BooleanField(default=True)
+    # Staff mark a user trusted; with FEEDBACK_AUTO_APPROVE_TRUSTED their ratings skip review.
+    trusted = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Feedback settings of {self.user}"
+
+
+class Reviewable(models.Model):
+    status = models.CharField(
+        max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.PENDING
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Rating(Reviewable):
+    """One user's thumbs up or down on one assistant reply (changeable)."""
+
+    class Value(models.IntegerChoices):
+        UP = 1, "Thumbs up"
+        DOWN = -1, "Thumbs down"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ratings"
+    )
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="ratings")
+    value = models.SmallIntegerField(choices=Value.choices)
+    reasons = models.JSONField(default=list, blank=True)
+    comment = models.TextField(blank=True)
+    # Copied from the reply so stats and filters need no join on messages.
+    model_version = models.CharField(max_length=200, blank=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "message"], name="one_rating_per_user_reply")
+        ]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["model_version", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_value_display()} on reply {self.message_id} by {self.user}"
+
+    @property
+    def is_up(self) -> bool:
+        return self.value == self.Value.UP
+
+
+class PreferencePair(Reviewable):
+    """Two sibling replies to one user message, one preferred over the other."""
+
+    class Source(models.TextChoices):
+        EXPLICIT = "explicit"  # the user marked the better sibling
+        DERIVED = "derived"  # siblings carry opposite ratings
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference_pairs"
+    )
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="preference_pairs"
+    )
+    prompt_message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    chosen = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    rejected = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=16, choices=Source.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "chosen", "rejected", "source"], name="one_pair_per_choice"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.chosen_id} ≻ {self.rejected_id} ({self.source})"

@@ -1,0 +1,134 @@
+"""Feedback as training data, in TRL's conversational dataset formats.
+
+Every row is built from the exact messages stored with the reply (what the
+model saw), never re-rendered. Feedback from users who opted out is never
+exported, and at most ``FEEDBACK_DAILY_TRAINING_CAP`` ratings (and pairs) per
+user per day count. Each row carries ``conversation_id`` so a later
+train/eval split can keep a conversation on one side.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber, TruncDate
+
+from chat.models import Message
+from feedback.models import FeedbackProfile, PreferencePair, Rating
+
+FORMATS = ("kto", "dpo", "reward", "sft")
+ANY_STATUS = "any"
+
+
+def export_rows(
+    *, format: str, status: str = "approved", since: datetime.date | None = None
+) -> Iterator[dict]:
+    """Rows of one format: ``kto`` unpaired, ``dpo``/``reward`` pairs, ``sft`` messages."""
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    if format == "kto":
+        return (
+            _unpaired_row(rating) for rating in ratings_for_training(status=status, since=since)
+        )
+    if format == "sft":
+        ups = ratings_for_training(status=status, since=since).filter(value=Rating.Value.UP)
+        return (_sft_row(rating) for rating in ups)
+    return _pair_rows(pairs_for_training(status=status, since=since))
+
+
+def export_to_file(*, path: Path, format: str, status: str, since: datetime.date | None) -> int:
+    count = 0
+    with open(path, "w", encoding="utf-8") as output:
+        for row in export_rows(format=format, status=status, since=since):
+            output.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def ratings_for_training(
+    *, status: str = "approved", since: datetime.date | None = None
+) -> QuerySet[Rating]:
+    """Ratings that may be trained on, oldest first, within the daily cap."""
+    ratings = _eligible(Rating.objects.all(), "message", status, since)
+    return _within_daily_cap(ratings).select_related("message")
+
+
+def pairs_for_training(
+    *, status: str = "approved", since: datetime.date | None = None
+) -> QuerySet[PreferencePair]:
+    pairs = _eligible(PreferencePair.objects.all(), "chosen", status, since)
+    return _within_daily_cap(pairs).select_related("chosen", "rejected")
+
+
+def _eligible(rows: QuerySet, reply: str, status: str, since: datetime.date | None) -> QuerySet:
+    opted_out = FeedbackProfile.objects.filter(share_for_training=False).values("user_id")
+    rows = rows.exclude(user_id__in=opted_out).filter(
+        **{f"{reply}__prompt_messages__isnull": False}
+    )
+    if status != ANY_STATUS:
+        rows = rows.filter(status=status)
+    if since is not None:
+        rows = rows.filter(created_at__date__gte=since)
+    return rows
+
+
+def _within_daily_cap(rows: QuerySet) -> QuerySet:
+    ranked = rows.annotate(
+        rank_in_day=Window(
+            RowNumber(),
+            partition_by=[F("user_id"), TruncDate("created_at")],
+            order_by=[F("created_at").asc(), F("id").asc()],
+        )
+    )
+    return ranked.filter(rank_in_day__lte=settings.FEEDBACK_DAILY_TRAINING_CAP).order_by(
+        "created_at", "id"
+    )
+
+
+def _assistant(message: Message) -> list[dict]:
+    return [{"role": "assistant", "content": message.content}]
+
+
+def _unpaired_row(rating: Rating) -> dict:
+    reply = rating.message
+    return {
+        "prompt": reply.prompt_messages,
+        "completion": _assistant(reply),
+        "label": rating.is_up,
+        "conversation_id": str(reply.conversation_id),
+        "message_id": reply.pk,
+        "model_version": reply.model_version,
+    }
+
+
+def _sft_row(rating: Rating) -> dict:
+    reply = rating.message
+    return {
+        "messages": [*reply.prompt_messages, *_assistant(reply)],
+        "conversation_id": str(reply.conversation_id),
+        "message_id": reply.pk,
+    }
+
+
+def _pair_rows(pairs: Iterable[PreferencePair]) -> Iterator[dict]:
+    """One row per (chosen, rejected), explicit choices first; siblings must share a prompt."""
+    seen: set[tuple[int, int]] = set()
+    ordered = sorted(pairs, key=lambda pair: pair.source != PreferencePair.Source.EXPLICIT)
+    for pair in ordered:
+        key = (pair.chosen_id, pair.rejected_id)
+        # A sibling generated after the settings or history changed saw another prompt.
+        if key in seen or pair.chosen.prompt_messages != pair.rejected.prompt_messages:
+            continue
+        seen.add(key)
+        yield {
+            "prompt": pair.chosen.prompt_messages,
+            "chosen": _assistant(pair.chosen),
+            "rejected": _assistant(pair.rejected),
+            "conversation_id": str(pair.conversation_id),
+            "source": pair.source,
+        }

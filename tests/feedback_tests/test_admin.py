@@ -1,0 +1,123 @@
+"""Staff review in the Django admin: queue, bulk actions, stats, export download."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from chat import services as chat_services
+from feedback import services
+from feedback.models import PreferencePair, Rating
+from feedback.stats import wilson_interval
+from tests.support.factories import exchange
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def carol(django_user_model):
+    return django_user_model.objects.create_superuser("carol", password="carol-password-1")
+
+
+@pytest.fixture
+def staff_client(client, carol):
+    client.force_login(carol)
+    return client
+
+
+@pytest.fixture
+def replies(alice):
+    conversation = chat_services.conversation_create(owner=alice)
+    _, replies = exchange(conversation, "Say <b>hi</b>", ["<script>alert(1)</script>", "Hello."])
+    services.rating_submit(user=alice, message_id=replies[0].pk, value="down", reasons=["wrong"])
+    services.rating_submit(user=alice, message_id=replies[1].pk, value="up", comment="nice")
+    return replies
+
+
+def test_bulk_approve_records_the_reviewer(staff_client, carol, replies):
+    url = reverse("admin:feedback_rating_changelist")
+    ids = [str(pk) for pk in Rating.objects.values_list("pk", flat=True)]
+    response = staff_client.post(url, {"action": "mark_approved", "_selected_action": ids})
+    assert response.status_code == 302
+    for rating in Rating.objects.all():
+        assert (rating.status, rating.reviewed_by) == ("approved", carol)
+        assert rating.reviewed_at is not None
+    assert PreferencePair.objects.get().status == "approved"
+
+
+def test_bulk_exclude_records_the_reviewer(staff_client, carol, replies):
+    url = reverse("admin:feedback_rating_changelist")
+    rating = Rating.objects.get(value=-1)
+    staff_client.post(url, {"action": "mark_excluded", "_selected_action": [rating.pk]})
+    rating.refresh_from_db()
+    assert (rating.status, rating.reviewed_by) == ("excluded", carol)
+    assert Rating.objects.get(value=1).status == "pending"
+
+
+def test_the_queue_filters_and_searches(staff_client, replies):
+    url = reverse("admin:feedback_rating_changelist")
+    for query, expected in [
+        ({"status__exact": "pending"}, 2),
+        ({"value__exact": "-1"}, 1),
+        ({"reason": "wrong"}, 1),
+        ({"q": "nice"}, 1),
+        ({"model_version": "base-v0"}, 2),
+    ]:
+        response = staff_client.get(url, query)
+        assert response.status_code == 200
+        assert response.context["cl"].result_count == expected, query
+
+
+def test_the_review_page_shows_the_context_escaped(staff_client, replies):
+    rating = Rating.objects.get(value=-1)
+    response = staff_client.get(reverse("admin:feedback_rating_change", args=[rating.pk]))
+    html = response.content.decode()
+    assert "Say &lt;b&gt;hi&lt;/b&gt;" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)" not in html
+
+
+def test_the_stats_page_reports_each_version(staff_client, replies):
+    response = staff_client.get(reverse("admin:feedback_stats"))
+    assert response.status_code == 200
+    (version,) = response.context["versions"]
+    assert (version.model_version, version.replies, version.ratings, version.ups) == (
+        "base-v0",
+        2,
+        2,
+        1,
+    )
+    assert version.top_reasons == [("Wrong", 1)]
+    assert len(version.daily) == 1
+    assert b"<svg" in response.content
+
+
+def test_the_export_downloads_jsonl(staff_client, replies):
+    response = staff_client.get(
+        reverse("admin:feedback_export"), {"format": "kto", "status": "any"}
+    )
+    assert response.status_code == 200
+    assert "attachment" in response["Content-Disposition"]
+    rows = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    assert [row["label"] for row in rows] == [False, True]
+    bad = staff_client.get(reverse("admin:feedback_export"), {"format": "csv"})
+    assert bad.status_code == 400
+
+
+def test_non_staff_cannot_reach_the_review_pages(client, alice, replies):
+    client.force_login(alice)
+    for name in (
+        "admin:feedback_rating_changelist",
+        "admin:feedback_stats",
+        "admin:feedback_export",
+    ):
+        assert client.get(reverse(name)).status_code == 302  # to the admin login
+
+
+def test_wilson_interval():
+    assert wilson_interval(0, 0) is None
+    low, high = wilson_interval(8, 10)
+    assert 0.49 < low < 0.5 and 0.94 < high < 0.95
+    assert wilson_interval(10, 10)[1] == 1.0

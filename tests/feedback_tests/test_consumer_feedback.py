@@ -1,0 +1,114 @@
+"""Rating over the chat websocket: the same rules as HTTP, answered with typed frames."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from chat import services as chat_services
+from config.asgi import application
+from feedback.models import PreferencePair, Rating
+from tests.support.factories import exchange
+from tests.support.ws import session_cookie
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def replies(alice):
+    conversation = chat_services.conversation_create(owner=alice)
+    return exchange(conversation, "Capital of France?", ["Paris.", "Lyon."])[1]
+
+
+async def connect(user) -> WebsocketCommunicator:
+    cookie = await database_sync_to_async(session_cookie)(user)
+    communicator = WebsocketCommunicator(
+        application,
+        "/ws/chat/",
+        headers=[(b"origin", b"http://localhost"), (b"cookie", cookie.encode())],
+    )
+    assert (await communicator.connect())[0]
+    return communicator
+
+
+async def ask(communicator, frame: dict) -> dict:
+    await communicator.send_json_to(frame)
+    while True:
+        answer = await communicator.receive_json_from(timeout=10)
+        if answer["type"] != "engine":
+            return answer
+
+
+def ratings() -> list[tuple[int, int, list, str]]:
+    return list(Rating.objects.values_list("message_id", "value", "reasons", "comment"))
+
+
+async def test_it_rates_changes_and_clears_over_the_socket(alice, replies, tiny_engine_settings):
+    socket = await connect(alice)
+    paris = replies[0].pk
+    answer = await ask(socket, {"type": "rate", "message": paris, "value": "up", "nonce": "r1"})
+    assert answer == {
+        "type": "rating",
+        "message": paris,
+        "nonce": "r1",
+        "rating": {"value": "up", "reasons": [], "comment": "", "status": "pending"},
+    }
+    answer = await ask(
+        socket,
+        {
+            "type": "rate",
+            "message": paris,
+            "value": "down",
+            "reasons": ["wrong"],
+            "comment": "Lyon?",
+        },
+    )
+    assert answer["rating"]["value"] == "down"
+    assert await database_sync_to_async(ratings)() == [(paris, -1, ["wrong"], "Lyon?")]
+    answer = await ask(socket, {"type": "rate", "message": paris, "value": None})
+    assert answer["rating"] is None
+    assert await database_sync_to_async(ratings)() == []
+    await socket.disconnect()
+
+
+async def test_it_records_a_preferred_sibling(alice, replies, tiny_engine_settings):
+    socket = await connect(alice)
+    answer = await ask(socket, {"type": "prefer", "message": replies[1].pk})
+    assert answer == {"type": "preference", "message": replies[1].pk, "rejected": [replies[0].pk]}
+    pair = await database_sync_to_async(PreferencePair.objects.get)()
+    assert (pair.chosen_id, pair.rejected_id, pair.source) == (
+        replies[1].pk,
+        replies[0].pk,
+        "explicit",
+    )
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ({"type": "rate", "value": "up"}, "invalid"),
+        ({"type": "rate", "message": "x", "value": "up"}, "invalid"),
+        ({"type": "rate", "message": True, "value": "up"}, "invalid"),
+        ({"type": "rate", "message": 999999, "value": "up"}, "not_found"),
+        ({"type": "prefer", "message": 999999}, "not_found"),
+    ],
+)
+async def test_it_refuses_bad_rating_frames(alice, replies, tiny_engine_settings, frame, code):
+    socket = await connect(alice)
+    answer = await ask(socket, frame)
+    assert (answer["type"], answer["code"]) == ("error", code)
+    assert await database_sync_to_async(ratings)() == []
+    await socket.disconnect()
+
+
+async def test_it_refuses_to_rate_another_users_reply(bob, replies, tiny_engine_settings):
+    socket = await connect(bob)
+    answer = await ask(socket, {"type": "rate", "message": replies[0].pk, "value": "down"})
+    assert (answer["code"], answer["field"]) == ("not_found", "message")
+    answer = await ask(socket, {"type": "prefer", "message": replies[0].pk})
+    assert answer["code"] == "not_found"
+    assert await database_sync_to_async(ratings)() == []
+    assert not await database_sync_to_async(PreferencePair.objects.exists)()
+    await socket.disconnect()
