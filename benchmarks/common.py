@@ -52,8 +52,11 @@ def make_user(username: str, *, max_new_tokens: int, temperature: float = 0.0, c
         conversation = services.conversation_create(owner=user)
         services.conversation_update(
             conversation=conversation,
-            changes={"system_prompt": "", "temperature": temperature,
-                     "max_new_tokens": max_new_tokens},
+            changes={
+                "system_prompt": "",
+                "temperature": temperature,
+                "max_new_tokens": max_new_tokens,
+            },
         )
         conversations.append(conversation)
     return session_cookie(user), conversations
@@ -62,7 +65,7 @@ def make_user(username: str, *, max_new_tokens: int, temperature: float = 0.0, c
 def server_env(**overrides: str) -> dict[str, str]:
     from tests.support.servers import process_env
 
-    env = process_env(CHAT_RATE_LIMIT_MESSAGES="100000", ENGINE_PRELOAD="1", **overrides)
+    env = process_env(**{"CHAT_RATE_LIMIT_MESSAGES": "100000", "ENGINE_PRELOAD": "1", **overrides})
     env.pop("OMP_NUM_THREADS", None)  # the real model uses every core
     return env
 

@@ -150,10 +150,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 retry_after=retry_after,
             )
 
-    @database_sync_to_async
-    def _feedback(self, service, **arguments):
+    async def _feedback(self, service, **arguments):
+        # Short, independent writes: run them on the shared pool (each thread keeps
+        # its own connection) instead of queueing behind the one sync thread.
         try:
-            return service(**arguments)
+            return await database_sync_to_async(service, thread_sensitive=False)(**arguments)
         except FeedbackError as error:
             raise FrameError(error.code, error.message, error.field) from None
 

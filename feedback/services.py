@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from chat.models import Message
@@ -40,21 +40,24 @@ def rating_submit(
     comment: object = None,
 ) -> Rating | None:
     """Rate a reply ``"up"`` or ``"down"``, or clear the rating with ``None``."""
-    reply = _own_reply(user, message_id)
     if value is None:
+        reply = _own_reply(user, message_id)
         with transaction.atomic():
             Rating.objects.filter(user=user, message=reply).delete()
             pairs_derive(user_id=user.pk, prompt_message_id=reply.parent_id)
         return None
     rating_value = _rating_value(value)
+    reasons = _clean_reasons(reasons, rating_value)
+    comment = _clean_comment(comment)
+    reply = _own_reply(user, message_id)
     rating = Rating(
         user=user,
         message=reply,
         value=rating_value,
-        reasons=_clean_reasons(reasons, rating_value),
-        comment=_clean_comment(comment),
+        reasons=reasons,
+        comment=comment,
         model_version=reply.model_version,
-        status=_initial_status(user),
+        status=_initial_status(reply.author_trusted),
         updated_at=timezone.now(),
     )
     with transaction.atomic():
@@ -90,7 +93,7 @@ def preference_submit(*, user: AbstractBaseUser, chosen_id: object) -> list[Pref
         raise FeedbackError(
             "no_siblings", "Regenerate the reply first, then pick the better one.", "message"
         )
-    status = _initial_status(user)
+    status = _initial_status(chosen.author_trusted)
     with transaction.atomic():
         # A new choice under this message replaces the previous one.
         PreferencePair.objects.filter(
@@ -176,13 +179,22 @@ def profile_update(*, user: AbstractBaseUser, share_for_training: bool) -> Feedb
 
 
 def _own_reply(user: AbstractBaseUser, message_id: object) -> Message:
+    """The user's finished reply, with its sibling count and the user's trust, in one query."""
     if isinstance(message_id, bool) or not isinstance(message_id, int):
         raise FeedbackError("invalid", "message must be an integer id.", "message")
-    from django.db.models import Count
-
+    siblings = (
+        Message.objects.filter(parent_id=OuterRef("parent_id"))
+        .order_by()
+        .values("parent_id")
+        .annotate(count=Count("id"))
+        .values("count")
+    )
     reply = (
         Message.objects.filter(pk=message_id, conversation__owner=user, role=Message.Role.ASSISTANT)
-        .annotate(sibling_count=Count("parent__children"))
+        .annotate(
+            sibling_count=Subquery(siblings),
+            author_trusted=Exists(FeedbackProfile.objects.filter(user=user, trusted=True)),
+        )
         .first()
     )
     if reply is None:
@@ -226,11 +238,8 @@ def _clean_comment(comment: object) -> str:
     return comment.strip()
 
 
-def _initial_status(user: AbstractBaseUser) -> str:
-    if (
-        settings.FEEDBACK_AUTO_APPROVE_TRUSTED
-        and FeedbackProfile.objects.filter(user=user, trusted=True).exists()
-    ):
+def _initial_status(trusted: bool) -> str:
+    if trusted and settings.FEEDBACK_AUTO_APPROVE_TRUSTED:
         return ReviewStatus.APPROVED
     return ReviewStatus.PENDING
 
