@@ -9,6 +9,7 @@ from langchain_core.runnables import Runnable
 from chat.models import Conversation, Message
 from llm.chat_model import EngineChatModel
 from llm.engine.base import Engine
+from training.services import BASE, Serving
 
 _WITH_SYSTEM = ChatPromptTemplate.from_messages(
     [("system", "{system_prompt}"), MessagesPlaceholder("history"), ("human", "{input}")]
@@ -18,10 +19,12 @@ _WITHOUT_SYSTEM = ChatPromptTemplate.from_messages(
 )
 
 
-def reply_chain(*, engine: Engine, conversation: Conversation) -> Runnable:
+def reply_chain(*, engine: Engine, conversation: Conversation, serving: Serving = BASE) -> Runnable:
     """A runnable taking ``{"system_prompt", "history", "input"}`` and streaming a reply."""
     model = EngineChatModel(
         engine=engine,
+        version=serving.version,
+        adapter_path=serving.adapter_path,
         temperature=conversation.temperature,
         top_p=conversation.top_p,
         max_new_tokens=conversation.max_new_tokens,

@@ -91,6 +91,7 @@ def _request_to_wire(request: GenerationRequest) -> dict:
         "messages": request.messages,
         "sampling": request.sampling.as_dict(),
         "version": request.version,
+        "adapter_path": request.adapter_path,
     }
 
 
@@ -99,6 +100,7 @@ def _request_from_wire(data: dict) -> GenerationRequest:
         messages=data["messages"],
         sampling=SamplingParams.from_dict(data["sampling"]),
         version=data.get("version"),
+        adapter_path=data.get("adapter_path"),
         request_id=data["request_id"],
     )
 

@@ -19,6 +19,7 @@ from chat.chain import chain_inputs, reply_chain
 from chat.inference import get_engine
 from chat.models import Conversation, Message
 from chat.serializers import message_data
+from training.services import serving_for
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ async def _generate(
     send: Send,
 ) -> None:
     path = await database_sync_to_async(selectors.message_path)(message=user_message)
-    chain = reply_chain(engine=get_engine(), conversation=conversation)
+    serving = await database_sync_to_async(serving_for)(conversation_id=conversation.pk)
+    chain = reply_chain(engine=get_engine(), conversation=conversation, serving=serving)
     async for chunk in chain.astream(chain_inputs(conversation=conversation, path=path)):
         event = chunk.response_metadata.get("event")
         if chunk.content:

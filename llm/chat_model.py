@@ -32,6 +32,7 @@ class EngineChatModel(BaseChatModel):
 
     engine: Engine
     version: str | None = None
+    adapter_path: str | None = None
     temperature: float = 0.7
     top_p: float = 0.95
     max_new_tokens: int = 512
@@ -52,6 +53,7 @@ class EngineChatModel(BaseChatModel):
             messages=[to_role_content(message) for message in messages],
             sampling=sampling,
             version=overrides.get("version", self.version),
+            adapter_path=overrides.get("adapter_path", self.adapter_path),
         )
 
     async def _astream(

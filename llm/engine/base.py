@@ -39,6 +39,8 @@ class GenerationRequest:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     # The adapter (model version) that serves this request; None is the base model.
     version: str | None = None
+    # Where that version's adapter lives, so an engine that has not loaded it can.
+    adapter_path: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Tests compare raw logits between batched and unbatched runs.
     return_logits: bool = False

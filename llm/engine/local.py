@@ -171,7 +171,7 @@ class LocalEngine(Engine):
         self._take_inbox(waiting, block=not rows and not waiting)
         while waiting and len(rows) < self.max_batch_size:
             job = waiting.popleft()
-            if self._admit(job, batch):
+            if self._admit(job, batch, in_use={row.adapter for row in rows if row.adapter}):
                 rows.append(job)
         rows[:] = self._drop_finished(rows, batch)
         if not rows:
@@ -198,14 +198,14 @@ class LocalEngine(Engine):
         except Exception as error:  # noqa: BLE001 - handed to the caller
             future.set_exception(error)
 
-    def _admit(self, job: _Job, batch: DecodeBatch) -> bool:
+    def _admit(self, job: _Job, batch: DecodeBatch, in_use: set[str]) -> bool:
         """Prefill a waiting request and emit its first token; True if it got a row."""
         if job.cancelled:
             job.finish(FinishReason.CANCELLED)
             return False
         request = job.request
         try:
-            version = self.versions.require(request.version)
+            version = self.versions.serve(request.version, request.adapter_path, in_use)
             job.adapter = version.adapter
             messages, prompt_ids = self._fit(request)
             job.sink(Started(messages, len(prompt_ids), version.label))

@@ -23,9 +23,10 @@ class ServedVersion:
 
 
 class VersionRegistry:
-    def __init__(self, loaded: LoadedModel):
+    def __init__(self, loaded: LoadedModel, max_loaded: int = 4):
         self.loaded = loaded
-        self.adapters: dict[str, str] = {}  # name -> adapter folder
+        self.max_loaded = max_loaded
+        self.adapters: dict[str, str] = {}  # name -> adapter folder, least recently used first
         self.stop_ids = _stop_token_ids(loaded)
 
     @property
@@ -38,6 +39,28 @@ class VersionRegistry:
         if name not in self.adapters:
             raise EngineError(f"model version {name!r} is not loaded in this engine")
         return ServedVersion(label=name, adapter=name)
+
+    def serve(self, name: str | None, path: str | None, in_use: set[str]) -> ServedVersion:
+        """The version for a new request, loading its adapter on first use.
+
+        This is how a promoted version reaches every process without a restart:
+        the first request naming it loads it (~0.4 s); versions no running row
+        uses are dropped, least recently used first, past ``max_loaded``.
+        """
+        if name and name != self.loaded.name and name not in self.adapters and path:
+            self.load(name, path)
+        version = self.require(name)
+        if version.adapter is not None:
+            self.adapters[name] = self.adapters.pop(name)  # most recently used last
+            self._evict(in_use | {name})
+        return version
+
+    def _evict(self, keep: set[str]) -> None:
+        for name in list(self.adapters):
+            if len(self.adapters) <= self.max_loaded:
+                return
+            if name not in keep:
+                self.unload(name)
 
     def load(self, name: str, path: str) -> None:
         """Load the adapter at ``path`` as version ``name`` (idempotent)."""

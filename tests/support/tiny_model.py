@@ -40,3 +40,16 @@ def build_tiny_model(target: Path, cache_dir: Path, context_window: int = 512) -
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
     return target
+
+
+def build_tiny_adapter(model_dir: Path, target: Path, seed: int = 1) -> Path:
+    """A random (non-zero) LoRA adapter on the tiny model: it changes the outputs."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM.from_pretrained(model_dir)
+    config = LoraConfig(
+        r=4, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM"
+    )
+    get_peft_model(model, config).save_pretrained(target)
+    return target
