@@ -212,3 +212,36 @@ CELERY_BEAT_SCHEDULE = {
 FEEDBACK_AUTO_APPROVE_TRUSTED = env_bool("FEEDBACK_AUTO_APPROVE_TRUSTED", True)
 # At most this many ratings per user per day count toward training (by time rated).
 FEEDBACK_DAILY_TRAINING_CAP = env_int("FEEDBACK_DAILY_TRAINING_CAP", 50)
+
+# --- Retraining -----------------------------------------------------------------
+MODEL_VERSIONS_DIR = Path(env_str("MODEL_VERSIONS_DIR", str(DATA_DIR / "versions")))
+# Beat's tick starts a run once this much new approved feedback (ratings + pairs) arrived.
+TRAINING_MIN_NEW_FEEDBACK = env_int("TRAINING_MIN_NEW_FEEDBACK", 20)
+TRAINING_MIN_EXAMPLES = env_int("TRAINING_MIN_EXAMPLES", 8)
+# "" lets the data choose (pairs -> DPO, mostly thumbs -> KTO); or dpo / kto / online_rl.
+TRAINING_METHOD = env_str("TRAINING_METHOD", "")
+TRAINING_EVAL_FRACTION = env_float("TRAINING_EVAL_FRACTION", 0.25)
+TRAINING_MAX_STEPS = env_int("TRAINING_MAX_STEPS", 16)
+TRAINING_LEARNING_RATE = env_float("TRAINING_LEARNING_RATE", 1e-4)
+TRAINING_TICK_SECONDS = env_float("TRAINING_TICK_SECONDS", 300.0)
+# A run whose heartbeat is older than this is taken as dead (worker killed).
+TRAINING_HEARTBEAT_TIMEOUT = env_int("TRAINING_HEARTBEAT_TIMEOUT", 120)
+TRAINING_TIME_LIMIT = env_int("TRAINING_TIME_LIMIT", 3 * 3600)
+# Gate thresholds (see llm/evaluation/thresholds.py for their meaning).
+GATE_MIN_MARGIN_GAIN = env_float("GATE_MIN_MARGIN_GAIN", 1.0)
+GATE_MIN_WIN_RATE = env_float("GATE_MIN_WIN_RATE", 0.6)
+GATE_MAX_KL_PER_TOKEN = env_float("GATE_MAX_KL_PER_TOKEN", 0.5)
+GATE_MAX_DEGENERATE_SHARE = env_float("GATE_MAX_DEGENERATE_SHARE", 0.25)
+GATE_MAX_LENGTH_RATIO = env_float("GATE_MAX_LENGTH_RATIO", 1.5)
+
+CELERY_TASK_ROUTES = {"training.run": {"queue": "training"}}
+CELERY_TASK_ANNOTATIONS = {
+    "training.run": {
+        "soft_time_limit": TRAINING_TIME_LIMIT,
+        "time_limit": TRAINING_TIME_LIMIT + 300,
+    }
+}
+CELERY_BEAT_SCHEDULE["training-tick"] = {
+    "task": "training.tick",
+    "schedule": TRAINING_TICK_SECONDS,
+}

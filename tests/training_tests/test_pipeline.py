@@ -1,0 +1,114 @@
+"""The retraining pipeline on the tiny model: skip, promote, reject, fail, lock, tick."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chat import services as chat_services
+from feedback import services as feedback_services
+from feedback.models import Rating
+from tests.support.factories import exchange
+from training import pipeline, tasks
+from training.models import ModelVersion, TrainingRun
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+QUESTIONS = [f"Tell me about topic number {index}." for index in range(10)]
+
+
+@pytest.fixture
+def tiny_training(settings, tiny_model_dir, tmp_path):
+    settings.CHAT_MODEL = str(tiny_model_dir)
+    settings.MODEL_VERSIONS_DIR = tmp_path / "versions"
+    settings.TRAINING_MAX_STEPS = 2
+    settings.TRAINING_MIN_NEW_FEEDBACK = 10
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    return settings
+
+
+def permissive_gate(settings) -> None:
+    """The tiny random model cannot learn for real: these tests check the plumbing."""
+    settings.GATE_MIN_MARGIN_GAIN = -1e9
+    settings.GATE_MIN_WIN_RATE = 0.0
+    settings.GATE_MAX_KL_PER_TOKEN = 1e9
+    settings.GATE_MAX_DEGENERATE_SHARE = 1.0
+    settings.GATE_MAX_LENGTH_RATIO = 1e9
+
+
+@pytest.fixture
+def feedback(alice, bob):
+    """Ten conversations, each with a preferred and a rejected sibling, approved."""
+    for question in QUESTIONS:
+        conversation = chat_services.conversation_create(owner=alice)
+        _, (good, bad) = exchange(conversation, question, ["Sure. Have a great day!", "No."])
+        feedback_services.rating_submit(user=alice, message_id=good.pk, value="up")
+        feedback_services.rating_submit(user=alice, message_id=bad.pk, value="down")
+    feedback_services.ratings_review(ratings=Rating.objects.all(), reviewer=bob, status="approved")
+
+
+def run_once() -> TrainingRun:
+    run = pipeline.training_run_create(trigger="manual")
+    return pipeline.training_run_execute(run_id=run.pk)
+
+
+def test_it_skips_a_run_without_enough_feedback(tiny_training, alice):
+    run = run_once()
+    assert run.status == "skipped"
+    assert "too little feedback" in run.reason
+    assert run.in_flight is None
+
+
+def test_it_trains_judges_and_promotes_with_lineage(tiny_training, feedback):
+    permissive_gate(tiny_training)
+    run = run_once()
+    assert run.status == "succeeded", run.error or run.reason
+    assert run.method == "dpo"
+    assert len(run.pair_ids) == 10 and len(run.rating_ids) == 20
+    assert len(run.dataset_hash) == 64
+    assert run.history and run.history[-1]["step"] == 2
+    version = run.version
+    assert version.status == "active"
+    assert Path(version.adapter_path, "adapter_config.json").exists()
+    assert version.gate_report["passed"] is True
+    assert {check["name"] for check in version.gate_report["checks"]} == {
+        "heldout_margin",
+        "heldout_win_rate",
+        "drift_kl",
+        "degenerate_replies",
+        "length_ratio",
+    }
+
+
+def test_a_candidate_that_fails_the_gate_is_rejected(tiny_training, feedback):
+    permissive_gate(tiny_training)
+    tiny_training.GATE_MIN_MARGIN_GAIN = 1e9
+    run = run_once()
+    assert run.status == "rejected"
+    assert "heldout_margin" in run.reason
+    assert run.version.status == "rejected"
+    assert not ModelVersion.objects.filter(status="active").exists()
+
+
+def test_a_failing_run_is_recorded_and_cleaned_up(tiny_training, feedback, tmp_path):
+    tiny_training.CHAT_MODEL = str(tmp_path / "missing-model")
+    run = run_once()
+    assert run.status == "failed"
+    assert run.error
+    assert run.in_flight is None
+    assert not (tmp_path / "versions" / f"run-{run.pk}").exists()
+    assert not ModelVersion.objects.exists()
+
+
+def test_only_one_run_is_in_flight(tiny_training):
+    first = pipeline.training_run_create()
+    assert pipeline.training_run_create() is None
+    pipeline._finish(first, TrainingRun.Status.SKIPPED)
+    assert pipeline.training_run_create() is not None
+
+
+def test_the_tick_waits_for_enough_new_feedback(tiny_training, feedback):
+    tiny_training.TRAINING_MIN_NEW_FEEDBACK = 1000
+    assert "waiting" in tasks.tick()
+    assert not TrainingRun.objects.exists()

@@ -1,0 +1,324 @@
+"""One training run, start to verdict: feedback → datasets → TRL jobs → gate → version.
+
+Called by the Celery task and by ``manage.py train_now``. Every step is
+recorded on the TrainingRun; nothing is activated unless every gate check
+passes; a failure leaves no version directory behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from feedback.exports import export_rows, pairs_for_training, ratings_for_training
+from training import services
+from training.models import ModelVersion, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 10
+
+
+class RunSkipped(Exception):
+    """Not enough data: the run ends as skipped, with this reason."""
+
+
+@dataclass
+class Feedback:
+    pairs: list[dict]
+    unpaired: list[dict]
+    rating_ids: list[int]
+    pair_ids: list[int]
+
+
+def training_run_create(*, trigger: str = "schedule") -> TrainingRun | None:
+    """Queue a run, or None when one is already in flight (the lock is a unique row)."""
+    from django.db import IntegrityError
+
+    try:
+        with transaction.atomic():
+            return TrainingRun.objects.create(trigger=trigger)
+    except IntegrityError:
+        return None
+
+
+def training_run_execute(
+    *, run_id: int, on_progress: Callable[[TrainingRun], None] | None = None
+) -> TrainingRun:
+    """Run a queued run to its end. Idempotent: a run not queued is left alone."""
+    claimed = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
+        status=TrainingRun.Status.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+    run = TrainingRun.objects.get(pk=run_id)
+    if not claimed:
+        return run
+    recorder = _Recorder(run, on_progress)
+    output_dir: Path | None = None
+    try:
+        with recorder.heartbeat():
+            output_dir = _train_and_judge(run, recorder)
+    except RunSkipped as skipped:
+        _finish(run, TrainingRun.Status.SKIPPED, reason=str(skipped))
+    except Exception as error:  # noqa: BLE001 - recorded on the run, shown in the admin
+        logger.exception("training run %s failed", run.pk)
+        if output_dir is None:
+            output_dir = _version_dir(run)
+        shutil.rmtree(output_dir, ignore_errors=True)
+        _finish(run, TrainingRun.Status.FAILED, error=f"{type(error).__name__}: {error}")
+    return run
+
+
+def _train_and_judge(run: TrainingRun, recorder: _Recorder) -> Path:
+    from llm.training import choose_method, dataset_hash, split_by_conversation
+
+    feedback = _collect_feedback()
+    run.rating_ids, run.pair_ids = feedback.rating_ids, feedback.pair_ids
+    run.dataset_hash = dataset_hash(feedback.pairs + feedback.unpaired)
+    plan = choose_method(
+        feedback.pairs,
+        feedback.unpaired,
+        reward_model_passed=False,
+        method=settings.TRAINING_METHOD or None,
+        min_examples=settings.TRAINING_MIN_EXAMPLES,
+    )
+    run.method = "+".join(plan.stages)
+    recorder.log(f"plan: {plan.reason}")
+    if plan.empty:
+        raise RunSkipped(plan.reason)
+    fraction, seed = settings.TRAINING_EVAL_FRACTION, 0
+    train_pairs, heldout_pairs = split_by_conversation(feedback.pairs, fraction, seed)
+    train_unpaired, _ = split_by_conversation(feedback.unpaired, fraction, seed)
+    parent = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    run.parent_version = parent if parent and not parent.is_base else None
+    output_dir = _version_dir(run)
+    parent_dir = run.parent_version.adapter_path if run.parent_version else None
+    _train(
+        plan.stages, train_pairs, train_unpaired, heldout_pairs, output_dir, parent_dir, recorder
+    )
+    report = _judge(output_dir, parent_dir, heldout_pairs, recorder)
+    _register(run, output_dir, report)
+    return output_dir
+
+
+def _collect_feedback() -> Feedback:
+    ratings = list(ratings_for_training())
+    pairs = list(pairs_for_training())
+    return Feedback(
+        pairs=list(export_rows(format="dpo")),
+        unpaired=list(export_rows(format="kto")),
+        rating_ids=[rating.pk for rating in ratings],
+        pair_ids=[pair.pk for pair in pairs],
+    )
+
+
+def _train(stages, train_pairs, train_unpaired, heldout_pairs, output_dir, parent_dir, recorder):
+    from llm.training import DPOJobConfig, KTOJobConfig, train_dpo, train_kto
+
+    base = _base_model_path()
+    common = {
+        "max_steps": settings.TRAINING_MAX_STEPS,
+        "learning_rate": settings.TRAINING_LEARNING_RATE,
+    }
+    for stage in stages:
+        recorder.stage(stage)
+        if stage == "dpo":
+            train_dpo(
+                base_model=base,
+                pairs=train_pairs,
+                heldout_pairs=heldout_pairs,
+                output_dir=output_dir,
+                parent=parent_dir,
+                config=DPOJobConfig(**common),
+                progress=recorder.progress,
+                should_stop=recorder.should_stop,
+            )
+        elif stage == "kto":
+            train_kto(
+                base_model=base,
+                rows=train_unpaired,
+                output_dir=output_dir,
+                parent=parent_dir,
+                config=KTOJobConfig(**common),
+                progress=recorder.progress,
+                should_stop=recorder.should_stop,
+            )
+        else:
+            raise RunSkipped(f"stage {stage!r} needs a reward model that passed its evaluation")
+        parent_dir = output_dir
+
+
+def _judge(output_dir: Path, parent_dir: str | None, heldout_pairs, recorder):
+    from llm.evaluation import GateThresholds, evaluate_candidate
+
+    recorder.stage("evaluating")
+    thresholds = GateThresholds(
+        min_margin_gain=settings.GATE_MIN_MARGIN_GAIN,
+        min_win_rate=settings.GATE_MIN_WIN_RATE,
+        max_kl_per_token=settings.GATE_MAX_KL_PER_TOKEN,
+        max_degenerate_share=settings.GATE_MAX_DEGENERATE_SHARE,
+        max_length_ratio=settings.GATE_MAX_LENGTH_RATIO,
+    )
+    return evaluate_candidate(
+        base_model=_base_model_path(),
+        parent=parent_dir,
+        candidate=output_dir,
+        heldout_pairs=heldout_pairs,
+        thresholds=thresholds,
+    )
+
+
+@transaction.atomic
+def _register(run: TrainingRun, output_dir: Path, report) -> None:
+    from llm.training import read_manifest
+
+    manifest = read_manifest(output_dir)
+    verdict = report.to_dict()
+    version = ModelVersion.objects.create(
+        name=output_dir.name,
+        base_model=str(_base_model_path()),
+        adapter_path=str(manifest.artifact_path(output_dir)),
+        parent=run.parent_version,
+        method=run.method,
+        metrics={**manifest.metrics, **verdict.get("metrics", {})},
+        gate_report=verdict,
+    )
+    run.version = version
+    run.metrics = {
+        **run.metrics,
+        "gate": verdict.get("metrics", {}),
+        "train": manifest.metrics,
+        "timings": manifest.timings,
+    }
+    if report.passed:
+        services.version_activate(version=version)
+        _finish(run, TrainingRun.Status.SUCCEEDED)
+    else:
+        version.status = ModelVersion.Status.REJECTED
+        version.save(update_fields=["status"])
+        failed = [check["name"] for check in verdict.get("checks", []) if not check["passed"]]
+        _finish(run, TrainingRun.Status.REJECTED, reason="gate failed: " + ", ".join(failed))
+
+
+def _finish(run: TrainingRun, status: str, *, reason: str = "", error: str = "") -> None:
+    run.status, run.reason, run.error = status, reason, error
+    run.finished_at, run.in_flight = timezone.now(), None
+    run.save()
+
+
+def _version_dir(run: TrainingRun) -> Path:
+    return Path(settings.MODEL_VERSIONS_DIR) / f"run-{run.pk}"
+
+
+def _base_model_path() -> str:
+    from llm.loading import resolve_model_path
+
+    return resolve_model_path(settings.CHAT_MODEL, settings.MODEL_CACHE_DIR)
+
+
+def stale_runs_fail() -> int:
+    """Runs whose worker stopped beating (killed) end failed; their files are removed."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=settings.TRAINING_HEARTBEAT_TIMEOUT)
+    stale = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff)
+    count = 0
+    for run in stale:
+        shutil.rmtree(_version_dir(run), ignore_errors=True)
+        _finish(
+            run,
+            TrainingRun.Status.FAILED,
+            error=f"The worker stopped (no heartbeat since {run.heartbeat_at:%H:%M:%S}).",
+        )
+        count += 1
+    return count
+
+
+class _Recorder:
+    """Progress, log and heartbeat of one run, written to its row."""
+
+    def __init__(self, run: TrainingRun, on_progress):
+        self.run, self.on_progress = run, on_progress
+        self.last_write = 0.0
+
+    def log(self, line: str) -> None:
+        self.run.log += f"{timezone.now():%H:%M:%S} {line}\n"
+        self._save(force=True)
+
+    def stage(self, stage: str) -> None:
+        self.run.stage, self.run.step, self.run.total_steps = stage, 0, 0
+        self.log(f"stage: {stage}")
+
+    def progress(self, progress) -> None:
+        run = self.run
+        run.step, run.total_steps = progress.step, progress.total_steps
+        if progress.loss is not None:
+            run.history.append(
+                {
+                    "stage": progress.stage,
+                    "step": progress.step,
+                    "loss": progress.loss,
+                    "time": round(time.time(), 1),
+                }
+            )
+        self._save()
+        if self.on_progress:
+            self.on_progress(run)
+
+    def should_stop(self) -> bool:
+        return False
+
+    def _save(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last_write > 1.0:
+            self.last_write = now
+            self.run.heartbeat_at = timezone.now()
+            self.run.save(
+                update_fields=[
+                    "stage",
+                    "step",
+                    "total_steps",
+                    "history",
+                    "log",
+                    "heartbeat_at",
+                    "method",
+                    "rating_ids",
+                    "pair_ids",
+                    "dataset_hash",
+                    "parent_version",
+                ]
+            )
+
+    def heartbeat(self):
+        return _Heartbeat(self.run.pk)
+
+
+class _Heartbeat:
+    """Beats every few seconds from a thread, so a long step still looks alive."""
+
+    def __init__(self, run_id: int):
+        self.run_id, self.stop = run_id, threading.Event()
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop.set()
+        self.thread.join()
+
+    def _beat(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self.stop.wait(HEARTBEAT_SECONDS):
+                TrainingRun.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
+        finally:
+            connection.close()

@@ -1,0 +1,39 @@
+"""Celery side of retraining: beat's tick decides, the training queue trains."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+
+from training import pipeline, selectors
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="training.tick")
+def tick() -> str:
+    """Start a run when enough new approved feedback arrived; never two at once."""
+    failed = pipeline.stale_runs_fail()
+    if failed:
+        logger.warning("marked %s training run(s) failed: no heartbeat", failed)
+    if selectors.run_in_flight() is not None:
+        return "a run is in flight"
+    new = selectors.new_feedback_count()
+    if new < settings.TRAINING_MIN_NEW_FEEDBACK:
+        return f"{new} new approved feedback rows; waiting for {settings.TRAINING_MIN_NEW_FEEDBACK}"
+    run = pipeline.training_run_create(trigger="schedule")
+    if run is None:
+        return "a run is in flight"
+    transaction.on_commit(lambda: run_training.delay(run.pk))
+    return f"queued run {run.pk}"
+
+
+# Time limits: CELERY_TASK_ANNOTATIONS in settings. A killed worker is not
+# retried: the tick finds the run's heartbeat stopped and fails it.
+@shared_task(name="training.run")
+def run_training(run_id: int) -> str:
+    run = pipeline.training_run_execute(run_id=run_id)
+    return f"run {run.pk}: {run.status}"
