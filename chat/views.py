@@ -22,6 +22,8 @@ from chat import selectors, services
 from chat.forms import SignupForm
 from chat.models import Conversation
 from chat.serializers import conversation_data, message_data
+from feedback.selectors import conversation_feedback, reason_choices
+from feedback.services import MAX_COMMENT_CHARS
 
 # -- pages ----------------------------------------------------------------------
 
@@ -58,8 +60,18 @@ def _app_page(request: HttpRequest, *, conversation_id: int | None) -> HttpRespo
         "conversationId": conversation_id,
         "maxMessageChars": settings.CHAT_MAX_MESSAGE_CHARS,
         "loginUrl": resolve_url(settings.LOGIN_URL),
+        "feedback": _feedback_config(),
     }
     return render(request, "chat/app.html", {"client_config": client_config})
+
+
+def _feedback_config() -> dict:
+    """The preset reasons for each thumb (key -> label, in order) and the comment limit."""
+    choices = reason_choices()
+    return {
+        "reasons": {"up": choices["up"], "down": choices["down"]},
+        "maxCommentChars": MAX_COMMENT_CHARS,
+    }
 
 
 # -- JSON API -------------------------------------------------------------------
@@ -98,10 +110,13 @@ class ConversationApi(ApiView):
     def get(self, request: HttpRequest, conversation_id: int) -> JsonResponse:
         conversation = self._conversation(request, conversation_id)
         messages = selectors.message_list(conversation=conversation)
+        feedback = conversation_feedback(user=request.user, conversation=conversation)
         return JsonResponse(
             {
                 "conversation": conversation_data(conversation),
                 "messages": [message_data(message) for message in messages],
+                "ratings": feedback["ratings"],
+                "preferences": feedback["preferences"],
             }
         )
 

@@ -12,4 +12,5 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("chat.auth_urls")),
     path("", include("chat.urls")),
+    path("", include("feedback.urls")),
 ]

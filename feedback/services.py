@@ -151,7 +151,10 @@ def ratings_review(
 ) -> int:
     """Approve or exclude ratings in bulk, recording who did it and when."""
     with transaction.atomic():
-        affected = list(ratings.values_list("user_id", "message__parent_id").distinct())
+        affected = list(
+            ratings.order_by("created_at", "id").values_list("user_id", "message__parent_id")
+        )
+        affected = list(dict.fromkeys(affected))  # unique, in the order the ratings were made
         count = ratings.update(status=status, reviewed_by=reviewer, reviewed_at=timezone.now())
         for user_id, prompt_message_id in affected:
             pairs_derive(user_id=user_id, prompt_message_id=prompt_message_id)

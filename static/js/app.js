@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import { setText } from "./dom.js";
 import { Composer } from "./composer.js";
+import { FeedbackRequests } from "./feedback-requests.js";
 import { MessageListView } from "./messages.js";
 import { Notices } from "./notices.js";
 import { SettingsDialog } from "./settings.js";
@@ -32,6 +33,12 @@ class ChatApp {
       onFrame: (frame) => this.receive(frame),
       onStatus: (status) => this.connectionChanged(status),
     });
+    this.feedback = new FeedbackRequests(this.socket, {
+      treeOf: (id) => this.tree(id),
+      changed: () => this.render(),
+      announce: (text) => announce($("announcer"), text),
+      notify: (text) => this.notices.show(text),
+    });
   }
 
   createViews() {
@@ -44,7 +51,9 @@ class ChatApp {
     this.messages = new MessageListView($("message-list"), $("message-scroller"), {
       regenerate: (message) => this.regenerate(message),
       showSibling: (message, step) => this.showSibling(message, step),
-    });
+      rate: (message, value, details) => this.feedback.rate(message, value, details),
+      prefer: (message) => this.feedback.prefer(message),
+    }, this.config.feedback);
     this.composer = new Composer($("composer-form"), {
       send: (text) => this.send(text),
       stop: () => this.socket.send({ type: "stop" }),
@@ -94,10 +103,11 @@ class ChatApp {
     this.forceScroll = true;
     this.render();
     try {
-      const { conversation, messages } = await api.getConversation(id);
+      const { conversation, messages, ratings, preferences } = await api.getConversation(id);
       this.remember(conversation);
       const tree = this.tree(id);
       for (const message of messages) tree.mergeStored(message);
+      tree.setFeedback({ ratings, preferences });
     } catch (error) {
       this.notices.show(error.message);
       if (error.status === 404) this.goHome({ push: true });
@@ -249,6 +259,7 @@ class ChatApp {
       // The server stops a reply whose socket closed; reload to see how it ended.
       this.pending = null;
       this.running = null;
+      this.feedback.abandonAll();
     }
     if (reconnected) this.catchUp();
     this.render();
@@ -343,8 +354,15 @@ const FRAME_HANDLERS = {
     if (this.running?.replyId === reply.id) this.running = null;
     this.touch(reply.conversation, reply.created_at);
   },
+  rating(frame) {
+    this.feedback.rated(frame);
+  },
+  preference(frame) {
+    this.feedback.preferred(frame);
+  },
   error(frame) {
     if (frame.code === "unauthenticated") return this.connectionChanged("unauthenticated");
+    if (this.feedback.refused(frame)) return;
     const mine = this.pending !== null && frame.nonce === this.pending.nonce;
     if (mine && this.pending.kind === "send") this.composer.restore(this.pending.content);
     if (mine) this.pending = null;
@@ -352,6 +370,13 @@ const FRAME_HANDLERS = {
     if (frame.code !== "not_running") this.notices.show(frame.message || "The server refused that.");
   },
 };
+
+// Say something to screen readers through a polite live region. Emptied first
+// so that the same words twice ("Rated up" after a clear) are heard twice.
+function announce(region, text) {
+  region.textContent = "";
+  setTimeout(() => { region.textContent = text; }, 50);
+}
 
 function newNonce() {
   return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;

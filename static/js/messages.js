@@ -2,17 +2,20 @@
 // so that streaming only touches the reply being written.
 
 import { copyWithFeedback, el, iconButton, setText } from "./dom.js";
+import { FeedbackControls } from "./feedback.js";
 import { renderMarkdown } from "./markdown.js";
 
 const STATE_LABELS = { streaming: "Writing…", stopped: "Stopped", failed: "Failed" };
 const NEAR_BOTTOM_PX = 96;
 
 export class MessageListView {
-  // actions: {regenerate(message), showSibling(message, step)}
-  constructor(list, scroller, actions) {
+  // actions: {regenerate(message), showSibling(message, step), rate(…), prefer(message)}
+  // feedbackConfig: see FeedbackControls.
+  constructor(list, scroller, actions, feedbackConfig) {
     this.list = list;
     this.scroller = scroller;
     this.actions = actions;
+    this.feedbackConfig = feedbackConfig;
     this.elements = new Map(); // message id -> element
   }
 
@@ -54,13 +57,14 @@ export class MessageListView {
   elementFor(message) {
     let element = this.elements.get(message.id);
     if (!element) {
-      element = buildMessage(message, this.actions);
+      element = buildMessage(message, this.actions, this.feedbackConfig);
       this.elements.set(message.id, element);
     }
     return element;
   }
 
-  update(element, { message, index, count }, { busy, last }) {
+  update(element, entry, { busy, last }) {
+    const { message, index, count } = entry;
     element.message = message;
     if (element.dataset.status !== message.status) element.dataset.status = message.status;
     updateContent(element, message);
@@ -79,10 +83,11 @@ export class MessageListView {
     const canRetry = message.role === "assistant" ? message.status !== "streaming" : last && !busy;
     parts.regenerate.hidden = !canRetry;
     parts.regenerate.disabled = busy;
+    element.feedback?.update(entry);
   }
 }
 
-function buildMessage(message, actions) {
+function buildMessage(message, actions, feedbackConfig) {
   const isReply = message.role === "assistant";
   const parts = {
     content: el("div", {
@@ -112,11 +117,14 @@ function buildMessage(message, actions) {
   });
   element.parts = parts;
   wireActions(element, parts, actions);
+  const feedback = isReply ? new FeedbackControls(actions, feedbackConfig) : null;
+  element.feedback = feedback;
   const bubble = el("div", { className: "message-bubble" }, parts.content, parts.error);
-  const footer = el("div", { className: "message-footer" }, parts.siblings, parts.state,
-    parts.stats, parts.model, el("span", { className: "message-actions" }, parts.copy, parts.regenerate));
+  const footer = el("div", { className: "message-footer" }, parts.siblings, feedback?.prefer ?? "",
+    feedback?.badge ?? "", parts.state, parts.stats, parts.model,
+    el("span", { className: "message-actions" }, parts.copy, parts.regenerate, feedback?.thumbGroup ?? ""));
   const avatar = isReply ? el("div", { className: "avatar brand-mark", "aria-hidden": "true" }) : "";
-  element.append(avatar, el("div", { className: "message-body" }, bubble, footer));
+  element.append(avatar, el("div", { className: "message-body" }, bubble, footer, feedback?.slot ?? ""));
   return element;
 }
 

@@ -1,11 +1,18 @@
 // One conversation's messages. They form a tree through `parent`; replies to
 // the same user message are siblings. The view shows one branch: at each node
-// the chosen child, by default the newest.
+// the chosen child, by default the newest. The user's own feedback rides along:
+// a rating per reply, and per user message the reply marked better.
+
+const RATEABLE = new Set(["complete", "stopped"]);
+
+export const isRateable = (message) => message.role === "assistant" && RATEABLE.has(message.status);
 
 export class MessageTree {
   constructor() {
     this.messages = new Map(); // id -> message object (docs/protocol.md)
     this.chosen = new Map(); // parent id (null for the first turn) -> chosen child id
+    this.ratings = new Map(); // reply id -> rating object (docs/protocol.md)
+    this.preferences = new Map(); // user message id -> id of the reply marked better
   }
 
   get(id) {
@@ -36,6 +43,30 @@ export class MessageTree {
     return message;
   }
 
+  // The feedback part of a conversation read over HTTP replaces what we had.
+  setFeedback({ ratings = {}, preferences = {} }) {
+    this.ratings = new Map(Object.entries(ratings).map(([id, rating]) => [Number(id), rating]));
+    this.preferences = new Map(Object.entries(preferences).map(([id, chosen]) => [Number(id), chosen]));
+  }
+
+  rating(replyId) {
+    return this.ratings.get(replyId) ?? null;
+  }
+
+  setRating(replyId, rating) {
+    if (rating) this.ratings.set(replyId, rating);
+    else this.ratings.delete(replyId);
+  }
+
+  preferred(userMessageId) {
+    return this.preferences.get(userMessageId) ?? null;
+  }
+
+  setPreferred(userMessageId, replyId) {
+    if (replyId) this.preferences.set(userMessageId, replyId);
+    else this.preferences.delete(userMessageId);
+  }
+
   choose(message) {
     this.chosen.set(message.parent, message.id);
   }
@@ -54,7 +85,8 @@ export class MessageTree {
     return children;
   }
 
-  // [{message, index, count}] from the first turn down the chosen children.
+  // [{message, index, count, rating, preferred, canPrefer}] from the first
+  // turn down the chosen children.
   branch() {
     const children = this.childrenByParent();
     const path = [];
@@ -63,10 +95,17 @@ export class MessageTree {
       const siblings = children.get(parent);
       const wanted = this.chosen.get(parent);
       const message = siblings.find((item) => item.id === wanted) ?? siblings.at(-1);
-      path.push({ message, index: siblings.indexOf(message), count: siblings.length });
+      path.push({ message, index: siblings.indexOf(message), count: siblings.length, ...this.feedbackOf(message, siblings) });
       parent = message.id;
     }
     return path;
+  }
+
+  // A reply can be marked better when it and at least one sibling are finished.
+  feedbackOf(message, siblings) {
+    const canPrefer = isRateable(message) && siblings.some((other) => other !== message && isRateable(other));
+    const preferred = message.role === "assistant" && this.preferred(message.parent) === message.id;
+    return { rating: this.rating(message.id), preferred, canPrefer };
   }
 
   // The id a new user message follows: the last visible assistant reply.

@@ -118,6 +118,8 @@ def test_it_reads_a_conversation_with_every_branch(alice_client, with_messages):
     ]
     assert messages[1]["parent"] == messages[2]["parent"] == messages[0]["id"]
     assert messages[1]["stats"]["tokens_per_second"] == pytest.approx(10.0)
+    # The caller's own feedback rides along (tests/feedback_tests/test_views.py fills it).
+    assert (data["ratings"], data["preferences"]) == ({}, {})
 
 
 def test_it_updates_title_and_settings(alice_client, conversation):

@@ -1,0 +1,155 @@
+// Feedback on one finished reply: thumbs up and down, "This one is better"
+// among regenerated siblings, a summary of what was said, and the optional
+// form with preset reasons and a comment that opens after a thumb is pressed.
+
+import { el, icon, setText } from "./dom.js";
+import { isRateable } from "./tree.js";
+
+const THUMBS = {
+  up: { label: "Good reply", legend: "What was good?" },
+  down: { label: "Bad reply", legend: "What was wrong?" },
+};
+
+export class FeedbackControls {
+  // actions: {rate(message, value, details?) -> Promise<boolean>, prefer(message)}
+  // config: {reasons: {up: {key: label}, down: {…}}, maxCommentChars}
+  constructor(actions, config) {
+    this.actions = actions;
+    this.config = config;
+    this.entry = null;
+    this.message = null;
+    this.rating = null;
+    this.form = null; // The open form, if any; form.value is its thumb.
+    this.thumbs = { up: thumbButton("up"), down: thumbButton("down") };
+    this.thumbGroup = el("span", { className: "feedback-thumbs", role: "group", "aria-label": "Rate this reply" },
+      this.thumbs.up, this.thumbs.down);
+    this.prefer = el("button", { type: "button", className: "chip-button", "data-testid": "prefer", text: "This one is better" });
+    this.badge = el("span", { className: "preferred-badge", "data-testid": "preferred-badge", text: "Preferred", hidden: true });
+    this.summaryText = el("span", { className: "feedback-summary-text" });
+    this.edit = el("button", { type: "button", className: "link-button", "data-testid": "feedback-edit",
+      text: "Edit", "aria-label": "Edit your feedback" });
+    this.summary = el("p", { className: "feedback-summary", "data-testid": "feedback-summary", hidden: true },
+      this.summaryText, this.edit);
+    this.slot = el("div", { className: "feedback-slot" }, this.summary);
+    this.wire();
+  }
+
+  wire() {
+    for (const value of ["up", "down"]) {
+      this.thumbs[value].addEventListener("click", () => this.press(value));
+    }
+    this.prefer.addEventListener("click", () => this.actions.prefer(this.message));
+    this.edit.addEventListener("click", () => {
+      this.openForm(this.rating.value);
+      this.form.querySelector("input, textarea").focus();
+    });
+  }
+
+  // entry: a MessageTree.branch() entry.
+  update(entry) {
+    const { message, rating, preferred, canPrefer } = entry;
+    this.entry = entry;
+    this.message = message;
+    this.rating = rating;
+    this.thumbGroup.hidden = !isRateable(message);
+    for (const value of ["up", "down"]) {
+      const pressed = String(rating?.value === value);
+      if (this.thumbs[value].getAttribute("aria-pressed") !== pressed) this.thumbs[value].setAttribute("aria-pressed", pressed);
+    }
+    this.prefer.hidden = !canPrefer || preferred;
+    this.badge.hidden = !preferred;
+    // A rating that changed under an open form (refused, cleared) closes it.
+    if (this.form && this.form.value !== rating?.value) this.closeForm();
+    const said = this.form ? "" : describe(rating, this.config.reasons);
+    setText(this.summaryText, said);
+    this.summary.hidden = !said;
+  }
+
+  // A second press on the same thumb clears the rating; the other thumb switches.
+  press(value) {
+    const next = this.rating?.value === value ? null : value;
+    if (next) this.openForm(next);
+    else this.closeForm();
+    this.actions.rate(this.message, next);
+  }
+
+  openForm(value) {
+    this.closeForm();
+    const rating = this.rating?.value === value ? this.rating : null;
+    this.form = buildForm(this.message.id, value, rating, this.config);
+    this.form.value = value;
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit(event.currentTarget);
+    });
+    this.form.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      event.stopPropagation();
+      this.dismiss();
+    });
+    this.form.querySelector('[data-action="dismiss"]').addEventListener("click", () => this.dismiss());
+    this.slot.append(this.form);
+    this.summary.hidden = true;
+  }
+
+  closeForm() {
+    this.form?.remove();
+    this.form = null;
+  }
+
+  // Close the form and put focus back where it came from.
+  dismiss() {
+    const value = this.form?.value;
+    this.closeForm();
+    this.update(this.entry);
+    if (value) this.thumbs[value].focus();
+  }
+
+  async submit(form) {
+    const reasons = [...form.querySelectorAll('input[name="reason"]:checked')].map((input) => input.value);
+    const comment = form.elements.comment.value.trim();
+    const button = form.querySelector('[type="submit"]');
+    button.disabled = true;
+    const saved = await this.actions.rate(this.message, form.value, { reasons, comment });
+    button.disabled = false;
+    if (saved && this.form === form) this.dismiss();
+  }
+}
+
+function thumbButton(value) {
+  const { label } = THUMBS[value];
+  return el("button", {
+    type: "button", className: `icon-button thumb thumb-${value}`, title: label, "aria-label": label,
+    "aria-pressed": "false", "data-testid": `thumb-${value}`,
+  }, icon("thumb"));
+}
+
+function buildForm(messageId, value, rating, { reasons, maxCommentChars }) {
+  const chosen = new Set(rating?.reasons ?? []);
+  const chips = Object.entries(reasons[value]).map(([key, label]) => el("label", { className: "reason-chip" },
+    el("input", { type: "checkbox", name: "reason", value: key, checked: chosen.has(key), "data-testid": `reason-${key}` }),
+    label));
+  const commentId = `feedback-comment-${messageId}`;
+  const comment = el("textarea", {
+    id: commentId, name: "comment", rows: 2, maxlength: maxCommentChars, "data-testid": "feedback-comment",
+  });
+  comment.value = rating?.comment ?? "";
+  return el("form", { className: "feedback-form", "data-testid": "feedback-form", "aria-label": "More about your rating" },
+    el("fieldset", {},
+      el("legend", {}, THUMBS[value].legend, el("span", { className: "optional", text: " (optional)" })),
+      el("div", { className: "reason-chips" }, ...chips)),
+    el("label", { for: commentId, className: "feedback-comment-label" }, "Anything else? ",
+      el("span", { className: "optional", text: "(optional)" })),
+    comment,
+    el("div", { className: "feedback-form-actions" },
+      el("button", { type: "button", className: "button", "data-action": "dismiss", "data-testid": "feedback-dismiss", text: "Not now" }),
+      el("button", { type: "submit", className: "button button-primary", "data-testid": "feedback-submit", text: "Submit" })));
+}
+
+// "You said: Wrong, Too long · “It said Lyon.”", or "" when there is nothing to show.
+function describe(rating, reasons) {
+  if (!rating || (!rating.reasons.length && !rating.comment)) return "";
+  const labels = rating.reasons.map((key) => reasons[rating.value][key] ?? key);
+  const parts = [labels.join(", "), rating.comment ? `“${rating.comment}”` : ""].filter(Boolean);
+  return `You said: ${parts.join(" · ")}`;
+}

@@ -1,0 +1,79 @@
+"""Staff see runs and versions, and promote or roll back from the admin."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from training import services
+from training.models import ModelVersion, TrainingRun
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    carol = django_user_model.objects.create_superuser("carol", password="carol-password-1")
+    client.force_login(carol)
+    return client
+
+
+@pytest.fixture
+def versions():
+    base = ModelVersion.objects.create(name="base", base_model="m")
+    candidate = ModelVersion.objects.create(
+        name="run-1",
+        base_model="m",
+        adapter_path="/tmp/a",
+        parent=base,
+        method="dpo",
+        gate_report={
+            "passed": True,
+            "checks": [{"name": "heldout_margin", "passed": True, "value": 3.2, "threshold": 1.0}],
+            "metrics": {},
+        },
+    )
+    services.version_activate(version=base)
+    TrainingRun.objects.create(
+        status="succeeded",
+        in_flight=None,
+        version=candidate,
+        method="dpo",
+        rating_ids=[1, 2],
+        pair_ids=[3],
+        history=[{"step": 1, "loss": 0.69}, {"step": 2, "loss": 0.41}],
+        step=2,
+        total_steps=2,
+    )
+    return base, candidate
+
+
+def test_promote_and_roll_back_from_the_admin(staff_client, versions):
+    base, candidate = versions
+    url = reverse("admin:training_modelversion_changelist")
+    staff_client.post(url, {"action": "promote", "_selected_action": [candidate.pk]})
+    candidate.refresh_from_db()
+    assert candidate.status == "active" and candidate.activated_by.username == "carol"
+    staff_client.post(url, {"action": "roll_back", "_selected_action": [base.pk]})
+    assert ModelVersion.objects.get(status="active") == base
+    candidate.refresh_from_db()
+    assert candidate.status == "retired"
+
+
+def test_the_version_page_shows_the_gate_and_lineage(staff_client, versions):
+    _, candidate = versions
+    response = staff_client.get(reverse("admin:training_modelversion_change", args=[candidate.pk]))
+    html = response.content.decode()
+    assert "heldout_margin" in html
+    assert "training run" in html and "2 ratings it learned from" in html
+    assert "model_version=run-1" in html
+
+
+def test_the_run_page_shows_progress_and_loss(staff_client, versions):
+    run = TrainingRun.objects.get()
+    response = staff_client.get(reverse("admin:training_trainingrun_change", args=[run.pk]))
+    html = response.content.decode()
+    assert "<progress" in html, html
+    assert "<polyline" in html
+    assert "loss 0.6900 → 0.4100" in html
+    assert "id__in=1,2" in html

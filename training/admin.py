@@ -1,0 +1,238 @@
+"""Runs and versions for staff: progress, loss chart, gate verdict, lineage, promote/rollback."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from training import services
+from training.models import ModelVersion, ServingConfig, TrainingRun
+
+CHART_WIDTH, CHART_HEIGHT = 360, 90
+
+
+def _changelist_link(model: str, query: str, label: str) -> str:
+    return format_html('<a href="{}?{}">{}</a>', reverse(f"admin:{model}_changelist"), query, label)
+
+
+def _ids_query(ids: list[int]) -> str:
+    return "id__in=" + ",".join(str(pk) for pk in ids)
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "status",
+        "trigger",
+        "method",
+        "stage",
+        "progress_bar",
+        "created_at",
+        "finished_at",
+        "version",
+    )
+    list_filter = ("status", "trigger", "method")
+    readonly_fields = (
+        "status",
+        "trigger",
+        "method",
+        "stage",
+        "progress_bar",
+        "loss_chart",
+        "reason",
+        "error",
+        "feedback_used",
+        "dataset_hash",
+        "parent_version",
+        "version",
+        "metrics_display",
+        "log_display",
+        "heartbeat_at",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "task_id",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="progress")
+    def progress_bar(self, run: TrainingRun) -> str:
+        return format_html(
+            '<progress max="1" value="{}" title="step {} of {}"></progress> {}/{}',
+            f"{run.progress:.3f}",
+            run.step,
+            run.total_steps,
+            run.step,
+            run.total_steps,
+        )
+
+    @admin.display(description="loss")
+    def loss_chart(self, run: TrainingRun) -> str:
+        losses = [point["loss"] for point in run.history if point.get("loss") is not None]
+        if len(losses) < 2:
+            return "—"
+        low, high = min(losses), max(losses)
+        span = (high - low) or 1.0
+        points = " ".join(
+            f"{index * CHART_WIDTH / (len(losses) - 1):.1f},"
+            f"{CHART_HEIGHT - (loss - low) / span * CHART_HEIGHT:.1f}"
+            for index, loss in enumerate(losses)
+        )
+        return format_html(
+            '<svg width="{}" height="{}" role="img" aria-label="training loss per step" '
+            'style="background:#f6f6f6"><polyline fill="none" stroke="#417690" stroke-width="2" '
+            'points="{}"></polyline></svg><br>loss {} → {}',
+            CHART_WIDTH,
+            CHART_HEIGHT,
+            points,
+            f"{losses[0]:.4f}",
+            f"{losses[-1]:.4f}",
+        )
+
+    @admin.display(description="feedback it learned from")
+    def feedback_used(self, run: TrainingRun) -> str:
+        ratings = _changelist_link(
+            "feedback_rating", _ids_query(run.rating_ids), f"{len(run.rating_ids)} ratings"
+        )
+        pairs = _changelist_link(
+            "feedback_preferencepair",
+            _ids_query(run.pair_ids),
+            f"{len(run.pair_ids)} preference pairs",
+        )
+        return format_html("{} · {}", ratings, pairs)
+
+    @admin.display(description="metrics")
+    def metrics_display(self, run: TrainingRun) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(run.metrics, indent=2))
+
+    @admin.display(description="log")
+    def log_display(self, run: TrainingRun) -> str:
+        return format_html("<pre>{}</pre>", run.log)
+
+
+def _activate(modeladmin, request: HttpRequest, queryset, verb: str) -> None:
+    if queryset.count() != 1:
+        modeladmin.message_user(request, f"Select exactly one version to {verb}.", messages.ERROR)
+        return
+    version = services.version_activate(version=queryset.get(), by=request.user)
+    modeladmin.message_user(request, f"{version} is now in service.", messages.SUCCESS)
+
+
+@admin.action(description="Promote: put into service")
+def promote(modeladmin, request, queryset) -> None:
+    _activate(modeladmin, request, queryset, "promote")
+
+
+@admin.action(description="Roll back to this version")
+def roll_back(modeladmin, request, queryset) -> None:
+    _activate(modeladmin, request, queryset, "roll back to")
+
+
+@admin.action(description="Reject")
+def reject(modeladmin, request, queryset) -> None:
+    for version in queryset:
+        try:
+            services.version_reject(version=version)
+        except ValueError as error:
+            modeladmin.message_user(request, f"{version}: {error}", messages.ERROR)
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "status",
+        "method",
+        "parent",
+        "gate_verdict",
+        "created_at",
+        "activated_at",
+        "activated_by",
+    )
+    list_filter = ("status", "method")
+    actions = [promote, roll_back, reject]
+    readonly_fields = (
+        "name",
+        "status",
+        "base_model",
+        "adapter_path",
+        "parent",
+        "method",
+        "gate_checks",
+        "metrics_display",
+        "lineage",
+        "created_at",
+        "activated_at",
+        "activated_by",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="gate")
+    def gate_verdict(self, version: ModelVersion) -> str:
+        if version.gate_report is None:
+            return "—"
+        return "passed" if version.gate_report.get("passed") else "failed"
+
+    @admin.display(description="gate checks")
+    def gate_checks(self, version: ModelVersion) -> str:
+        checks = (version.gate_report or {}).get("checks", [])
+        if not checks:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    check["name"],
+                    "✔" if check["passed"] else "✘",
+                    check.get("value"),
+                    check.get("threshold"),
+                    check.get("detail", ""),
+                )
+                for check in checks
+            ),
+        )
+        return format_html(
+            "<table><tr><th>check</th><th></th><th>value</th><th>threshold</th><th>detail</th>"
+            "</tr>{}</table>",
+            rows,
+        )
+
+    @admin.display(description="metrics")
+    def metrics_display(self, version: ModelVersion) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(version.metrics, indent=2))
+
+    @admin.display(description="lineage")
+    def lineage(self, version: ModelVersion) -> str:
+        parts = []
+        run = getattr(version, "run", None)
+        if run is not None:
+            run_url = reverse("admin:training_trainingrun_change", args=[run.pk])
+            parts.append(format_html('<a href="{}">training run {}</a>', run_url, run.pk))
+            parts.append(
+                _changelist_link(
+                    "feedback_rating",
+                    _ids_query(run.rating_ids),
+                    f"{len(run.rating_ids)} ratings it learned from",
+                )
+            )
+        parts.append(
+            _changelist_link("chat_message", f"model_version={version.name}", "replies it wrote")
+        )
+        return format_html_join(" · ", "{}", ((part,) for part in parts))
+
+
+@admin.register(ServingConfig)
+class ServingConfigAdmin(admin.ModelAdmin):
+    list_display = ("canary_version", "canary_percent", "updated_at")
