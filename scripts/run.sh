@@ -15,7 +15,11 @@ login=$("$PY" manage.py ensure_admin)
 
 "$PY" -m daphne -b "$HOST" -p "$PORT" config.asgi:application &
 CHILDREN+=($!)
-"$VENV/bin/celery" -A config worker --loglevel INFO --concurrency 1 -n "web@%h" &
+"$VENV/bin/celery" -A config worker -Q celery --loglevel INFO --concurrency 1 -n "tasks@%h" &
+CHILDREN+=($!)
+# Training has its own worker: one run at a time, a fresh process for each.
+"$VENV/bin/celery" -A config worker -Q training --loglevel INFO --concurrency 1 \
+  --max-tasks-per-child 1 -n "training@%h" &
 CHILDREN+=($!)
 "$VENV/bin/celery" -A config beat --loglevel INFO &
 CHILDREN+=($!)

@@ -62,17 +62,14 @@ def training_run_execute(
     if not claimed:
         return run
     recorder = _Recorder(run, on_progress)
-    output_dir: Path | None = None
     try:
         with recorder.heartbeat():
-            output_dir = _train_and_judge(run, recorder)
+            _train_and_judge(run, recorder)
     except RunSkipped as skipped:
         _finish(run, TrainingRun.Status.SKIPPED, reason=str(skipped))
     except Exception as error:  # noqa: BLE001 - recorded on the run, shown in the admin
         logger.exception("training run %s failed", run.pk)
-        if output_dir is None:
-            output_dir = _version_dir(run)
-        shutil.rmtree(output_dir, ignore_errors=True)
+        _remove_files(run)
         _finish(run, TrainingRun.Status.FAILED, error=f"{type(error).__name__}: {error}")
     return run
 
@@ -218,6 +215,13 @@ def _version_dir(run: TrainingRun) -> Path:
     return Path(settings.MODEL_VERSIONS_DIR) / f"run-{run.pk}"
 
 
+def _remove_files(run: TrainingRun) -> None:
+    """The run's version folder and any staging folder a killed job left behind."""
+    folder = _version_dir(run)
+    for path in [folder, *folder.parent.glob(f".{folder.name}.staging-*")]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _base_model_path() -> str:
     from llm.loading import resolve_model_path
 
@@ -230,7 +234,7 @@ def stale_runs_fail() -> int:
     stale = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff)
     count = 0
     for run in stale:
-        shutil.rmtree(_version_dir(run), ignore_errors=True)
+        _remove_files(run)
         _finish(
             run,
             TrainingRun.Status.FAILED,

@@ -80,6 +80,40 @@ def inference_worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Pope
 
 
 @contextmanager
+def celery_process(role: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """A real Celery worker (``worker``: both queues, solo pool) or ``beat``."""
+    celery = str(Path(sys.executable).with_name("celery"))
+    if role == "beat":
+        command = [
+            celery,
+            "-A",
+            "config",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(log.with_suffix(".schedule")),
+        ]
+    else:
+        command = [
+            celery,
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "celery,training",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "-n",
+            f"test-{free_port()}@%h",
+        ]
+    with _process(command, env, log) as process:
+        yield process
+
+
+@contextmanager
 def _process(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
     with open(log, "wb") as output:
         process = subprocess.Popen(

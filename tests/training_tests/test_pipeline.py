@@ -6,16 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from chat import services as chat_services
-from feedback import services as feedback_services
-from feedback.models import Rating
-from tests.support.factories import exchange
 from training import pipeline, tasks
 from training.models import ModelVersion, TrainingRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-QUESTIONS = [f"Tell me about topic number {index}." for index in range(10)]
 
 
 @pytest.fixture
@@ -35,17 +29,6 @@ def permissive_gate(settings) -> None:
     settings.GATE_MAX_KL_PER_TOKEN = 1e9
     settings.GATE_MAX_DEGENERATE_SHARE = 1.0
     settings.GATE_MAX_LENGTH_RATIO = 1e9
-
-
-@pytest.fixture
-def feedback(alice, bob):
-    """Ten conversations, each with a preferred and a rejected sibling, approved."""
-    for question in QUESTIONS:
-        conversation = chat_services.conversation_create(owner=alice)
-        _, (good, bad) = exchange(conversation, question, ["Sure. Have a great day!", "No."])
-        feedback_services.rating_submit(user=alice, message_id=good.pk, value="up")
-        feedback_services.rating_submit(user=alice, message_id=bad.pk, value="down")
-    feedback_services.ratings_review(ratings=Rating.objects.all(), reviewer=bob, status="approved")
 
 
 def run_once() -> TrainingRun:

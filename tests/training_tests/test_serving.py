@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.core.cache import cache
 
-from chat import services as chat_services
-from chat.models import Message
-from config.asgi import application
+from tests.support.chatting import new_conversation, reply_version
 from tests.support.tiny_model import build_tiny_adapter
-from tests.support.ws import session_cookie
 from training import services
 from training.models import ModelVersion
 
@@ -36,33 +32,6 @@ def versions(tiny_engine_settings, tiny_model_dir, adapter_dir):
     )
     services.version_activate(version=base)
     return base, v1
-
-
-async def reply_version(user, conversation) -> str:
-    cookie = await database_sync_to_async(session_cookie)(user)
-    socket = WebsocketCommunicator(
-        application,
-        "/ws/chat/",
-        headers=[(b"origin", b"http://localhost"), (b"cookie", cookie.encode())],
-    )
-    assert (await socket.connect())[0]
-    await socket.send_json_to({"type": "send", "conversation": conversation.pk, "content": "Hi"})
-    while True:
-        frame = await socket.receive_json_from(timeout=30)
-        if frame["type"] == "reply_done":
-            break
-    await socket.disconnect()
-    assert frame["message"]["status"] == "complete"
-    stored = await database_sync_to_async(Message.objects.get)(pk=frame["message"]["id"])
-    assert stored.model_version == frame["message"]["model_version"]
-    return stored.model_version
-
-
-@database_sync_to_async
-def new_conversation(user):
-    conversation = chat_services.conversation_create(owner=user)
-    chat_services.conversation_update(conversation=conversation, changes={"max_new_tokens": 8})
-    return conversation
 
 
 async def test_it_serves_a_promoted_version_and_rolls_back_without_restart(alice, versions):
