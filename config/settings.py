@@ -218,6 +218,10 @@ MODEL_VERSIONS_DIR = Path(env_str("MODEL_VERSIONS_DIR", str(DATA_DIR / "versions
 # Beat's tick starts a run once this much new approved feedback (ratings + pairs) arrived.
 TRAINING_MIN_NEW_FEEDBACK = env_int("TRAINING_MIN_NEW_FEEDBACK", 20)
 TRAINING_MIN_EXAMPLES = env_int("TRAINING_MIN_EXAMPLES", 8)
+# With this many pairs a reward model is trained; if it passes its own held-out
+# evaluation, runs add an online RL stage (RLOO) against it.
+TRAINING_MIN_REWARD_PAIRS = env_int("TRAINING_MIN_REWARD_PAIRS", 32)
+TRAINING_RL_STEPS = env_int("TRAINING_RL_STEPS", 8)
 # "" lets the data choose (pairs -> DPO, mostly thumbs -> KTO); or dpo / kto / online_rl.
 TRAINING_METHOD = env_str("TRAINING_METHOD", "")
 TRAINING_EVAL_FRACTION = env_float("TRAINING_EVAL_FRACTION", 0.25)
@@ -233,6 +237,9 @@ GATE_MIN_WIN_RATE = env_float("GATE_MIN_WIN_RATE", 0.6)
 GATE_MAX_KL_PER_TOKEN = env_float("GATE_MAX_KL_PER_TOKEN", 0.5)
 GATE_MAX_DEGENERATE_SHARE = env_float("GATE_MAX_DEGENERATE_SHARE", 0.25)
 GATE_MAX_LENGTH_RATIO = env_float("GATE_MAX_LENGTH_RATIO", 1.5)
+# A reward model must rank this share of held-out pairs right before RL may use it.
+GATE_MIN_REWARD_ACCURACY = env_float("GATE_MIN_REWARD_ACCURACY", 0.7)
+GATE_MIN_REWARD_PAIRS = env_int("GATE_MIN_REWARD_PAIRS", 4)
 
 CELERY_TASK_ROUTES = {"training.run": {"queue": "training"}}
 CELERY_TASK_ANNOTATIONS = {

@@ -74,36 +74,94 @@ def training_run_execute(
     return run
 
 
-def _train_and_judge(run: TrainingRun, recorder: _Recorder) -> Path:
-    from llm.training import choose_method, dataset_hash, split_by_conversation
+def _train_and_judge(run: TrainingRun, recorder: _Recorder) -> None:
+    from llm.training import dataset_hash, split_by_conversation
 
     feedback = _collect_feedback()
     run.rating_ids, run.pair_ids = feedback.rating_ids, feedback.pair_ids
     run.dataset_hash = dataset_hash(feedback.pairs + feedback.unpaired)
-    plan = choose_method(
-        feedback.pairs,
-        feedback.unpaired,
-        reward_model_passed=False,
-        method=settings.TRAINING_METHOD or None,
-        min_examples=settings.TRAINING_MIN_EXAMPLES,
-    )
+    fraction, seed = settings.TRAINING_EVAL_FRACTION, 0
+    train_pairs, heldout_pairs = split_by_conversation(feedback.pairs, fraction, seed)
+    train_unpaired, _ = split_by_conversation(feedback.unpaired, fraction, seed)
+    reward_model = _latest_passed_reward_model()
+    plan = _plan(feedback, reward_model)
+    if plan.train_reward_model and heldout_pairs:
+        reward_model = (
+            _train_reward_model(run, train_pairs, heldout_pairs, recorder) or reward_model
+        )
+        plan = _plan(feedback, reward_model)
     run.method = "+".join(plan.stages)
     recorder.log(f"plan: {plan.reason}")
     if plan.empty:
         raise RunSkipped(plan.reason)
-    fraction, seed = settings.TRAINING_EVAL_FRACTION, 0
-    train_pairs, heldout_pairs = split_by_conversation(feedback.pairs, fraction, seed)
-    train_unpaired, _ = split_by_conversation(feedback.unpaired, fraction, seed)
     parent = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
     run.parent_version = parent if parent and not parent.is_base else None
-    output_dir = _version_dir(run)
     parent_dir = run.parent_version.adapter_path if run.parent_version else None
-    _train(
-        plan.stages, train_pairs, train_unpaired, heldout_pairs, output_dir, parent_dir, recorder
+    data = {
+        "train_pairs": train_pairs,
+        "train_unpaired": train_unpaired,
+        "heldout_pairs": heldout_pairs,
+        "reward_model": reward_model,
+    }
+    candidate_dir = _train(run, plan.stages, data, parent_dir, recorder)
+    report = _judge(candidate_dir, parent_dir, heldout_pairs, recorder)
+    _register(run, candidate_dir, report)
+
+
+def _plan(feedback: Feedback, reward_model: str | None):
+    from llm.training import choose_method
+
+    return choose_method(
+        feedback.pairs,
+        feedback.unpaired,
+        reward_model_passed=reward_model is not None,
+        method=settings.TRAINING_METHOD or None,
+        min_examples=settings.TRAINING_MIN_EXAMPLES,
+        min_reward_pairs=settings.TRAINING_MIN_REWARD_PAIRS,
     )
-    report = _judge(output_dir, parent_dir, heldout_pairs, recorder)
-    _register(run, output_dir, report)
-    return output_dir
+
+
+def _latest_passed_reward_model() -> str | None:
+    """The newest reward model that passed its own held-out evaluation, if still on disk."""
+    for metrics in TrainingRun.objects.filter(metrics__has_key="reward_model").values_list(
+        "metrics", flat=True
+    ):
+        reward = metrics["reward_model"]
+        if reward.get("passed") and Path(reward["path"]).exists():
+            return reward["path"]
+    return None
+
+
+def _train_reward_model(run, train_pairs, heldout_pairs, recorder) -> str | None:
+    from llm.evaluation import RewardModelThresholds, evaluate_reward_model
+    from llm.training import RewardJobConfig, train_reward_model
+
+    recorder.stage("reward_model")
+    version = train_reward_model(
+        base_model=_base_model_path(),
+        pairs=train_pairs,
+        heldout_pairs=heldout_pairs,
+        output_dir=_stage_dir(run, "reward"),
+        config=RewardJobConfig(**_job_knobs()),
+        progress=recorder.progress,
+        should_stop=recorder.should_stop,
+    )
+    thresholds = RewardModelThresholds(
+        min_accuracy=settings.GATE_MIN_REWARD_ACCURACY, min_pairs=settings.GATE_MIN_REWARD_PAIRS
+    )
+    report = evaluate_reward_model(version.path, heldout_pairs, thresholds=thresholds)
+    run.metrics = {**run.metrics, "reward_model": {"path": str(version.path), **report.to_dict()}}
+    recorder.log(
+        f"reward model accuracy {report.accuracy}: {'passed' if report.passed else 'failed'}"
+    )
+    return str(version.path) if report.passed else None
+
+
+def _job_knobs() -> dict:
+    return {
+        "max_steps": settings.TRAINING_MAX_STEPS,
+        "learning_rate": settings.TRAINING_LEARNING_RATE,
+    }
 
 
 def _collect_feedback() -> Feedback:
@@ -117,40 +175,57 @@ def _collect_feedback() -> Feedback:
     )
 
 
-def _train(stages, train_pairs, train_unpaired, heldout_pairs, output_dir, parent_dir, recorder):
-    from llm.training import DPOJobConfig, KTOJobConfig, train_dpo, train_kto
+def _train(run: TrainingRun, stages, data: dict, parent_dir: str | None, recorder) -> Path:
+    """Run the plan's stages in order, each continuing the previous; return the last."""
+    from llm.training import (
+        DPOJobConfig,
+        KTOJobConfig,
+        OnlineRLJobConfig,
+        train_dpo,
+        train_kto,
+        train_online_rl,
+    )
 
-    base = _base_model_path()
-    common = {
-        "max_steps": settings.TRAINING_MAX_STEPS,
-        "learning_rate": settings.TRAINING_LEARNING_RATE,
-    }
+    base, knobs = _base_model_path(), _job_knobs()
+    hooks = {"progress": recorder.progress, "should_stop": recorder.should_stop}
     for stage in stages:
         recorder.stage(stage)
+        output_dir = _stage_dir(run, stage)
         if stage == "dpo":
             train_dpo(
                 base_model=base,
-                pairs=train_pairs,
-                heldout_pairs=heldout_pairs,
+                pairs=data["train_pairs"],
                 output_dir=output_dir,
+                heldout_pairs=data["heldout_pairs"],
                 parent=parent_dir,
-                config=DPOJobConfig(**common),
-                progress=recorder.progress,
-                should_stop=recorder.should_stop,
+                config=DPOJobConfig(**knobs),
+                **hooks,
             )
         elif stage == "kto":
             train_kto(
                 base_model=base,
-                rows=train_unpaired,
+                rows=data["train_unpaired"],
                 output_dir=output_dir,
                 parent=parent_dir,
-                config=KTOJobConfig(**common),
-                progress=recorder.progress,
-                should_stop=recorder.should_stop,
+                config=KTOJobConfig(**knobs),
+                **hooks,
             )
         else:
-            raise RunSkipped(f"stage {stage!r} needs a reward model that passed its evaluation")
-        parent_dir = output_dir
+            prompts = [row["prompt"] for row in data["train_pairs"] + data["train_unpaired"]]
+            train_online_rl(
+                base_model=base,
+                reward_model=data["reward_model"],
+                prompts=prompts,
+                output_dir=output_dir,
+                parent=parent_dir,
+                config=OnlineRLJobConfig(
+                    learning_rate=settings.TRAINING_LEARNING_RATE,
+                    max_steps=settings.TRAINING_RL_STEPS,
+                ),
+                **hooks,
+            )
+        parent_dir = str(output_dir)
+    return output_dir
 
 
 def _judge(output_dir: Path, parent_dir: str | None, heldout_pairs, recorder):
@@ -211,14 +286,14 @@ def _finish(run: TrainingRun, status: str, *, reason: str = "", error: str = "")
     run.save()
 
 
-def _version_dir(run: TrainingRun) -> Path:
-    return Path(settings.MODEL_VERSIONS_DIR) / f"run-{run.pk}"
+def _stage_dir(run: TrainingRun, stage: str) -> Path:
+    return Path(settings.MODEL_VERSIONS_DIR) / f"run-{run.pk}-{stage}"
 
 
 def _remove_files(run: TrainingRun) -> None:
-    """The run's version folder and any staging folder a killed job left behind."""
-    folder = _version_dir(run)
-    for path in [folder, *folder.parent.glob(f".{folder.name}.staging-*")]:
+    """The run's stage folders and any staging folder a killed job left behind."""
+    root = Path(settings.MODEL_VERSIONS_DIR)
+    for path in [*root.glob(f"run-{run.pk}-*"), *root.glob(f".run-{run.pk}-*")]:
         shutil.rmtree(path, ignore_errors=True)
 
 

@@ -64,6 +64,23 @@ def test_it_trains_judges_and_promotes_with_lineage(tiny_training, feedback):
     }
 
 
+def test_a_reward_model_that_passes_adds_an_online_rl_stage(tiny_training, feedback):
+    """Enough pairs train a reward model; once it passes, RLOO follows DPO against it."""
+    permissive_gate(tiny_training)
+    tiny_training.TRAINING_MIN_REWARD_PAIRS = 4
+    tiny_training.GATE_MIN_REWARD_ACCURACY = 0.0
+    tiny_training.GATE_MIN_REWARD_PAIRS = 1
+    tiny_training.TRAINING_RL_STEPS = 1
+    run = run_once()
+    assert run.status == "succeeded", run.error or run.reason
+    assert run.method == "dpo+online_rl", run.log
+    assert run.metrics["reward_model"]["passed"] is True
+    assert run.version.name == f"run-{run.pk}-online_rl"
+    assert "stage: reward_model" in run.log and "stage: online_rl" in run.log
+    # The next run reuses the reward model that passed.
+    assert pipeline._latest_passed_reward_model() == run.metrics["reward_model"]["path"]
+
+
 def test_a_candidate_that_fails_the_gate_is_rejected(tiny_training, feedback):
     permissive_gate(tiny_training)
     tiny_training.GATE_MIN_MARGIN_GAIN = 1e9
@@ -80,7 +97,7 @@ def test_a_failing_run_is_recorded_and_cleaned_up(tiny_training, feedback, tmp_p
     assert run.status == "failed"
     assert run.error
     assert run.in_flight is None
-    assert not (tmp_path / "versions" / f"run-{run.pk}").exists()
+    assert list((tmp_path / "versions").glob("*")) == []
     assert not ModelVersion.objects.exists()
 
 
