@@ -25,6 +25,14 @@ def tiny_model_dir(model_cache_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_model_4k_dir(model_cache_dir: Path) -> Path:
+    """The tiny model with room for replies of a few thousand tokens."""
+    return build_tiny_model(
+        model_cache_dir / "tiny-random-llama-4k", model_cache_dir, context_window=4096
+    )
+
+
+@pytest.fixture(scope="session")
 def smollm2_dir(model_cache_dir: Path) -> Path:
     from llm.loading import prepare_embedded_model
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.servers import REPO, asgi_server, process_env
-from tests.support.tiny_model import build_tiny_model
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -29,14 +28,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     setattr(item, f"report_{report.when}", report)
     return report
-
-
-@pytest.fixture(scope="session")
-def tiny_model_4k_dir(model_cache_dir: Path) -> Path:
-    """The tiny model with room for replies of a few thousand tokens."""
-    return build_tiny_model(
-        model_cache_dir / "tiny-random-llama-4k", model_cache_dir, context_window=4096
-    )
 
 
 @pytest.fixture(scope="module")

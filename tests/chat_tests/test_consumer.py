@@ -18,7 +18,12 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
-def engine(tiny_engine_settings):
+def engine(tiny_engine_settings, tiny_model_4k_dir):
+    """The tiny model with a long window: a 3000-token reply is still running when stopped."""
+    from chat import inference
+
+    tiny_engine_settings.CHAT_MODEL = str(tiny_model_4k_dir)
+    inference.reset_engine()
     cache.clear()  # rate-limit counters
     tiny_engine_settings.CHAT_DEFAULT_MAX_NEW_TOKENS = 24
     return tiny_engine_settings
@@ -88,7 +93,7 @@ async def test_it_streams_a_reply_and_stores_what_the_model_saw(alice, conversat
     assert reply.parent_id == user_message["id"]
     assert reply.prompt_messages[-1] == {"role": "user", "content": "What is LoopChat?"}
     assert reply.prompt_messages[0]["role"] == "system"
-    assert reply.model_version == "tiny-random-llama"
+    assert reply.model_version == "tiny-random-llama-4k"
     assert frames[1]["conversation"]["title"] == "What is LoopChat?"
     await communicator.disconnect()
 
@@ -108,7 +113,7 @@ async def test_it_sends_the_history_of_the_branch(alice, conversation):
 
 async def test_it_stops_a_reply_and_keeps_the_partial_text(alice, conversation, settings):
     """Stop ends generation at once; the partial reply is stored as stopped."""
-    conversation.max_new_tokens = 400
+    conversation.max_new_tokens = 3000
     await database_sync_to_async(conversation.save)()
     communicator, _ = await connect(alice)
     await communicator.send_json_to(
@@ -120,7 +125,7 @@ async def test_it_stops_a_reply_and_keeps_the_partial_text(alice, conversation, 
     done = frames[-1]["message"]
     assert done["status"] == "stopped"
     assert done["content"]
-    assert done["stats"]["completion_tokens"] < 400
+    assert done["stats"]["completion_tokens"] < 3000
     reply = await database_sync_to_async(Message.objects.get)(pk=done["id"])
     assert (reply.status, reply.content) == ("stopped", done["content"])
     await communicator.disconnect()
@@ -128,7 +133,7 @@ async def test_it_stops_a_reply_and_keeps_the_partial_text(alice, conversation, 
 
 async def test_it_keeps_a_partial_reply_when_the_browser_disconnects(alice, conversation):
     """A closed socket stops the reply; what was written stays, marked stopped."""
-    conversation.max_new_tokens = 400
+    conversation.max_new_tokens = 3000
     await database_sync_to_async(conversation.save)()
     communicator, _ = await connect(alice)
     await communicator.send_json_to(
@@ -157,7 +162,7 @@ async def test_it_regenerates_a_sibling_reply(alice, conversation):
 
 async def test_it_refuses_a_second_reply_while_one_runs(alice, conversation):
     """One reply at a time per socket: the second request gets a busy error."""
-    conversation.max_new_tokens = 400
+    conversation.max_new_tokens = 3000
     await database_sync_to_async(conversation.save)()
     communicator, _ = await connect(alice)
     await communicator.send_json_to(

@@ -17,18 +17,19 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def split_env(tiny_model_dir, settings):
+def split_env(tiny_model_4k_dir, settings):
     # A prefix of its own keeps this test's inference channel away from others.
     return process_env(
         INFERENCE_MODE="workers",
-        CHAT_MODEL=str(tiny_model_dir),
+        # A long window: a 3000-token reply is still running when stop arrives.
+        CHAT_MODEL=str(tiny_model_4k_dir),
         CHANNEL_PREFIX="loopchat-split-test",
     )
 
 
 def _setup(alice):
     conversation = services.conversation_create(owner=alice)
-    services.conversation_update(conversation=conversation, changes={"max_new_tokens": 400})
+    services.conversation_update(conversation=conversation, changes={"max_new_tokens": 3000})
     return session_cookie(alice), conversation
 
 
@@ -54,8 +55,8 @@ async def test_it_streams_through_a_separate_inference_worker(alice, split_env, 
         await socket.send(json.dumps({"type": "stop"}))
         done = (await frames_until(socket, "reply_done"))[-1]["message"]
         assert done["status"] == "stopped"
-        assert 0 < done["stats"]["completion_tokens"] < 400
-        assert done["model_version"] == "tiny-random-llama"
+        assert 0 < done["stats"]["completion_tokens"] < 3000
+        assert done["model_version"] == "tiny-random-llama-4k"
 
         # A second, complete (shorter) reply over the same worker.
         await sync_to_async(services.conversation_update)(
