@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -60,24 +62,28 @@ def rating_submit(
         status=_initial_status(reply.author_trusted),
         updated_at=timezone.now(),
     )
-    with transaction.atomic():
-        # One statement whether new or changed; created_at survives a change.
-        Rating.objects.bulk_create(
-            [rating],
-            update_conflicts=True,
-            unique_fields=["user", "message"],
-            update_fields=[
-                "value",
-                "reasons",
-                "comment",
-                "status",
-                "reviewed_by",
-                "reviewed_at",
-                "updated_at",
-            ],
-        )
-        if reply.sibling_count > 1:
+    # One statement whether new or changed (atomic on its own); created_at survives a change.
+    upsert = partial(
+        Rating.objects.bulk_create,
+        [rating],
+        update_conflicts=True,
+        unique_fields=["user", "message"],
+        update_fields=[
+            "value",
+            "reasons",
+            "comment",
+            "status",
+            "reviewed_by",
+            "reviewed_at",
+            "updated_at",
+        ],
+    )
+    if reply.sibling_count > 1:
+        with transaction.atomic():
+            upsert()
             pairs_derive(user_id=user.pk, prompt_message_id=reply.parent_id)
+    else:
+        upsert()
     return rating
 
 
@@ -194,6 +200,7 @@ def _own_reply(user: AbstractBaseUser, message_id: object) -> Message:
     )
     reply = (
         Message.objects.filter(pk=message_id, conversation__owner=user, role=Message.Role.ASSISTANT)
+        .only("id", "parent_id", "conversation_id", "status", "model_version")
         .annotate(
             sibling_count=Subquery(siblings),
             author_trusted=Exists(FeedbackProfile.objects.filter(user=user, trusted=True)),
