@@ -74,3 +74,34 @@ def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
     return ordered[index]
+
+
+async def websocket_reply(url: str, cookie: str, conversation_id: int, prompt: str) -> dict:
+    """Send one message over a real websocket; time its first token and its last."""
+    import json
+    import time
+
+    from tests.support.ws import open_chat
+
+    socket = await open_chat(url, cookie)
+    start = time.perf_counter()
+    frame = {"type": "send", "conversation": conversation_id, "content": prompt, "parent": None}
+    await socket.send(json.dumps(frame))
+    first, last, parts = None, None, []
+    while True:
+        frame = json.loads(await socket.recv())
+        if frame["type"] == "token":
+            last = time.perf_counter()
+            first = first or last
+            parts.append(frame["text"])
+        elif frame["type"] == "reply_done":
+            break
+        elif frame["type"] == "error":
+            raise RuntimeError(frame)
+    await socket.close()
+    return {
+        "tokens": frame["message"]["stats"]["completion_tokens"],
+        "seconds": last - start,
+        "ttft": first - start,
+        "text": "".join(parts),
+    }

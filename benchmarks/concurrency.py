@@ -9,42 +9,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import PROMPTS, make_user, percentile, server_env, setup_django  # noqa: E402
-
-
-async def one_reply(url: str, cookie: str, conversation_id: int, prompt: str) -> dict:
-    from tests.support.ws import open_chat
-
-    socket = await open_chat(url, cookie)
-    start = time.perf_counter()
-    await socket.send(
-        json.dumps(
-            {"type": "send", "conversation": conversation_id, "content": prompt, "parent": None}
-        )
-    )
-    first = None
-    while True:
-        frame = json.loads(await socket.recv())
-        if frame["type"] == "token" and first is None:
-            first = time.perf_counter()
-        elif frame["type"] == "reply_done":
-            await socket.close()
-            return {"tokens": frame["message"]["stats"]["completion_tokens"], "ttft": first - start}
-        elif frame["type"] == "error":
-            raise RuntimeError(frame)
+from benchmarks.common import (
+    PROMPTS,
+    make_user,
+    percentile,
+    server_env,
+    setup_django,
+    websocket_reply,
+)  # noqa: E402
 
 
 async def round_of(url: str, cookie: str, conversation_ids: list[int]) -> dict:
     start = time.perf_counter()
     replies = await asyncio.gather(
         *[
-            one_reply(url, cookie, conversation_id, PROMPTS[index % len(PROMPTS)])
+            websocket_reply(url, cookie, conversation_id, PROMPTS[index % len(PROMPTS)])
             for index, conversation_id in enumerate(conversation_ids)
         ]
     )

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import PROMPTS, make_user, server_env, setup_django  # noqa: E402
+from benchmarks.common import PROMPTS, make_user, server_env, setup_django, websocket_reply  # noqa: E402
 
 
 def bare_generate(model_name: str, prompt: str, tokens: int, runs: int) -> dict:
@@ -63,37 +62,6 @@ def bare_generate(model_name: str, prompt: str, tokens: int, runs: int) -> dict:
             }
         )
     return _summary(results[1:])
-
-
-async def websocket_reply(url: str, cookie: str, conversation_id: int, prompt: str) -> dict:
-    from tests.support.ws import open_chat
-
-    socket = await open_chat(url, cookie)
-    start = time.perf_counter()
-    await socket.send(
-        json.dumps(
-            {"type": "send", "conversation": conversation_id, "content": prompt, "parent": None}
-        )
-    )
-    first, last, parts = None, None, []
-    while True:
-        frame = json.loads(await socket.recv())
-        if frame["type"] == "token":
-            last = time.perf_counter()
-            first = first or last
-            parts.append(frame["text"])
-        elif frame["type"] == "reply_done":
-            done = frame["message"]
-            break
-        elif frame["type"] == "error":
-            raise RuntimeError(frame)
-    await socket.close()
-    return {
-        "tokens": done["stats"]["completion_tokens"],
-        "seconds": last - start,
-        "ttft": first - start,
-        "text": "".join(parts),
-    }
 
 
 def _summary(results: list[dict]) -> dict:
