@@ -237,6 +237,8 @@ GATE_MIN_WIN_RATE = env_float("GATE_MIN_WIN_RATE", 0.6)
 GATE_MAX_KL_PER_TOKEN = env_float("GATE_MAX_KL_PER_TOKEN", 0.5)
 GATE_MAX_DEGENERATE_SHARE = env_float("GATE_MAX_DEGENERATE_SHARE", 0.25)
 GATE_MAX_LENGTH_RATIO = env_float("GATE_MAX_LENGTH_RATIO", 1.5)
+# How much likelier (nats) a candidate may find empty or looping replies than its parent.
+GATE_MAX_DEGENERATE_GAIN = env_float("GATE_MAX_DEGENERATE_GAIN", 2.0)
 # A reward model must rank this share of held-out pairs right before RL may use it.
 GATE_MIN_REWARD_ACCURACY = env_float("GATE_MIN_REWARD_ACCURACY", 0.7)
 GATE_MIN_REWARD_PAIRS = env_int("GATE_MIN_REWARD_PAIRS", 4)

@@ -238,6 +238,7 @@ def _judge(output_dir: Path, parent_dir: str | None, heldout_pairs, recorder):
         max_kl_per_token=settings.GATE_MAX_KL_PER_TOKEN,
         max_degenerate_share=settings.GATE_MAX_DEGENERATE_SHARE,
         max_length_ratio=settings.GATE_MAX_LENGTH_RATIO,
+        max_degenerate_gain=settings.GATE_MAX_DEGENERATE_GAIN,
     )
     return evaluate_candidate(
         base_model=_base_model_path(),

@@ -29,6 +29,7 @@ def permissive_gate(settings) -> None:
     settings.GATE_MAX_KL_PER_TOKEN = 1e9
     settings.GATE_MAX_DEGENERATE_SHARE = 1.0
     settings.GATE_MAX_LENGTH_RATIO = 1e9
+    settings.GATE_MAX_DEGENERATE_GAIN = 1e9
 
 
 def run_once() -> TrainingRun:
@@ -60,6 +61,7 @@ def test_it_trains_judges_and_promotes_with_lineage(tiny_training, feedback):
         "heldout_win_rate",
         "drift_kl",
         "degenerate_replies",
+        "degenerate_likelihood",
         "length_ratio",
     }
 

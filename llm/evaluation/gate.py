@@ -1,0 +1,241 @@
+"""The promotion gate: a candidate adapter replaces its parent only if every check passes.
+
+``measure_candidate`` runs the models once; ``judge`` turns the measurements
+into checks and is pure, so each check can be tested on hand-made numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import fmean
+from typing import Any
+
+from llm.evaluation.degeneracy import degeneracy_reasons, degenerate_share
+from llm.evaluation.generation import Reply, greedy_replies, reply_sequence, stop_token_ids
+from llm.evaluation.probes import degenerate_probes
+from llm.evaluation.prompts import DEFAULT_REGRESSION_PROMPTS, as_messages
+from llm.evaluation.report import Check, GateReport
+from llm.evaluation.scoring import (
+    completion_sequence,
+    drift,
+    load_scoring_model,
+    prompt_ids,
+    summed_log_probs,
+)
+from llm.evaluation.thresholds import GateThresholds
+from llm.training.datasets import Message
+from llm.training.versions import resolve_adapter
+
+PARENT, CANDIDATE = "parent", "candidate"
+
+
+@dataclass
+class CandidateMeasurements:
+    parent_margins: list[float]  # log p(chosen) - log p(rejected) per held-out pair
+    candidate_margins: list[float]
+    drift: dict[str, float]  # kl_per_token, parent/candidate_nll_per_token, tokens
+    prompts: list[list[Message]]
+    parent_replies: list[Reply]
+    candidate_replies: list[Reply]
+    # Per probe kind ("empty", "loop"): log p gain (candidate - parent) of each probe.
+    probe_gains: dict[str, list[float]] = field(default_factory=dict)
+
+
+def evaluate_candidate(
+    *,
+    base_model: str | Path,
+    parent: str | Path | None,
+    candidate: str | Path,
+    heldout_pairs: Sequence[Mapping[str, Any]],
+    regression_prompts: Sequence[str | list[Message]] = DEFAULT_REGRESSION_PROMPTS,
+    thresholds: GateThresholds | None = None,
+) -> GateReport:
+    """Compare ``candidate`` with ``parent`` (``None``: the base model) and decide.
+
+    ``parent`` and ``candidate`` are version directories or adapter folders on ``base_model``.
+    """
+    thresholds = thresholds or GateThresholds()
+    measurements = measure_candidate(
+        base_model=base_model,
+        parent=parent,
+        candidate=candidate,
+        heldout_pairs=heldout_pairs,
+        regression_prompts=regression_prompts,
+        max_new_tokens=thresholds.max_new_tokens,
+    )
+    return judge(measurements, thresholds)
+
+
+def measure_candidate(
+    *,
+    base_model: str | Path,
+    parent: str | Path | None,
+    candidate: str | Path,
+    heldout_pairs: Sequence[Mapping[str, Any]],
+    regression_prompts: Sequence[str | list[Message]],
+    max_new_tokens: int,
+) -> CandidateMeasurements:
+    adapters = {CANDIDATE: resolve_adapter(candidate)[0]}
+    if parent is not None:
+        adapters[PARENT] = resolve_adapter(parent)[0]
+    scoring = load_scoring_model(base_model, adapters)
+    parent_name = PARENT if parent is not None else None
+    parent_margins, candidate_margins = _heldout_margins(scoring, parent_name, heldout_pairs)
+    prompts = [as_messages(prompt) for prompt in regression_prompts]
+    encoded = [prompt_ids(scoring.tokenizer, prompt) for prompt in prompts]
+    parent_replies = greedy_replies(scoring, parent_name, encoded, max_new_tokens)
+    candidate_replies = greedy_replies(scoring, CANDIDATE, encoded, max_new_tokens)
+    stops = stop_token_ids(scoring)
+    on_parent_replies = [
+        (head, reply_sequence(reply, stops))
+        for head, reply in zip(encoded, parent_replies, strict=True)
+        if reply.token_ids or reply.finished
+    ]
+    probes = degenerate_probes(scoring.tokenizer, encoded, parent_replies, stops)
+    return CandidateMeasurements(
+        parent_margins=parent_margins,
+        candidate_margins=candidate_margins,
+        drift=drift(scoring, parent_name, CANDIDATE, on_parent_replies),
+        prompts=prompts,
+        parent_replies=parent_replies,
+        candidate_replies=candidate_replies,
+        probe_gains={kind: _gains(scoring, parent_name, seqs) for kind, seqs in probes.items()},
+    )
+
+
+def _heldout_margins(
+    scoring, parent: str | None, pairs: Sequence[Mapping[str, Any]]
+) -> tuple[list[float], list[float]]:
+    """log p(chosen) - log p(rejected) per pair, under the parent and under the candidate."""
+    tokenizer = scoring.tokenizer
+    chosen = [completion_sequence(tokenizer, p["prompt"], p["chosen"]) for p in pairs]
+    rejected = [completion_sequence(tokenizer, p["prompt"], p["rejected"]) for p in pairs]
+    margins = []
+    for name in (parent, CANDIDATE):
+        chosen_scores = summed_log_probs(scoring, name, chosen)
+        rejected_scores = summed_log_probs(scoring, name, rejected)
+        margins.append([c - r for c, r in zip(chosen_scores, rejected_scores, strict=True)])
+    return margins[0], margins[1]
+
+
+def _gains(scoring, parent: str | None, sequences) -> list[float]:
+    before = summed_log_probs(scoring, parent, sequences)
+    after = summed_log_probs(scoring, CANDIDATE, sequences)
+    return [a - b for a, b in zip(after, before, strict=True)]
+
+
+def judge(measurements: CandidateMeasurements, thresholds: GateThresholds) -> GateReport:
+    """Every check on the measurements; the report passes only if all of them do."""
+    checks = [
+        margin_check(measurements, thresholds),
+        win_rate_check(measurements, thresholds),
+        drift_check(measurements, thresholds),
+        degeneracy_check(measurements, thresholds),
+        degenerate_likelihood_check(measurements, thresholds),
+        length_check(measurements, thresholds),
+    ]
+    return GateReport.from_checks(checks, gate_metrics(measurements, thresholds))
+
+
+def margin_check(m: CandidateMeasurements, t: GateThresholds) -> Check:
+    pairs = len(m.candidate_margins)
+    if pairs < max(t.min_heldout_pairs, 1):
+        return Check(
+            "heldout_margin", False, None, t.min_margin_gain, f"only {pairs} held-out pairs"
+        )
+    gain = fmean(m.candidate_margins) - fmean(m.parent_margins)
+    detail = f"mean margin {fmean(m.parent_margins):.2f} -> {fmean(m.candidate_margins):.2f} nats"
+    return Check("heldout_margin", gain >= t.min_margin_gain, gain, t.min_margin_gain, detail)
+
+
+def win_rate_check(m: CandidateMeasurements, t: GateThresholds) -> Check:
+    pairs = len(m.candidate_margins)
+    if pairs < max(t.min_heldout_pairs, 1):
+        return Check(
+            "heldout_win_rate", False, None, t.min_win_rate, f"only {pairs} held-out pairs"
+        )
+    wins = sum(1 for c, p in zip(m.candidate_margins, m.parent_margins, strict=True) if c > p)
+    rate = wins / pairs
+    detail = f"{wins} of {pairs} held-out pairs improved"
+    return Check("heldout_win_rate", rate >= t.min_win_rate, rate, t.min_win_rate, detail)
+
+
+def drift_check(m: CandidateMeasurements, t: GateThresholds) -> Check:
+    kl = m.drift.get("kl_per_token")
+    if kl is None or not m.drift.get("tokens"):
+        return Check("drift_kl", False, None, t.max_kl_per_token, "no parent replies to compare on")
+    detail = f"KL(parent || candidate) per token on {int(m.drift['tokens'])} reply tokens"
+    return Check("drift_kl", kl <= t.max_kl_per_token, kl, t.max_kl_per_token, detail)
+
+
+def degeneracy_check(m: CandidateMeasurements, t: GateThresholds) -> Check:
+    candidate = degenerate_share(m.candidate_replies, t)
+    parent = degenerate_share(m.parent_replies, t)
+    allowed = min(t.max_degenerate_share, parent + t.degenerate_tolerance)
+    flagged = [
+        f"#{index}: {', '.join(reasons)}"
+        for index, reply in enumerate(m.candidate_replies)
+        if (reasons := degeneracy_reasons(reply, t))
+    ]
+    detail = f"parent {parent:.2f}, candidate {candidate:.2f}" + (
+        f" ({'; '.join(flagged)})" if flagged else ""
+    )
+    return Check("degenerate_replies", candidate <= allowed, candidate, allowed, detail)
+
+
+def degenerate_likelihood_check(m: CandidateMeasurements, t: GateThresholds) -> Check:
+    """The candidate must not find empty or looping replies much likelier than the parent does."""
+    means = {kind: fmean(gains) for kind, gains in m.probe_gains.items() if gains}
+    if not means:
+        return Check("degenerate_likelihood", True, None, t.max_degenerate_gain, "no probes")
+    worst = max(means, key=means.get)
+    detail = ", ".join(f"{kind} {gain:+.2f} nats" for kind, gain in means.items())
+    passed = means[worst] <= t.max_degenerate_gain
+    return Check("degenerate_likelihood", passed, means[worst], t.max_degenerate_gain, detail)
+
+
+def length_check(m: CandidateMeasurements, t: GateThresholds) -> Check:
+    parent = _mean_length(m.parent_replies)
+    candidate = _mean_length(m.candidate_replies)
+    ratio = candidate / parent if parent else (1.0 if candidate == 0 else float("inf"))
+    passed = t.min_length_ratio <= ratio <= t.max_length_ratio
+    detail = (
+        f"mean reply {parent:.1f} -> {candidate:.1f} tokens "
+        f"(allowed ratio {t.min_length_ratio}..{t.max_length_ratio})"
+    )
+    return Check("length_ratio", passed, ratio, t.max_length_ratio, detail)
+
+
+def gate_metrics(m: CandidateMeasurements, t: GateThresholds) -> dict[str, Any]:
+    samples = [
+        {
+            "prompt": prompt[-1]["content"],
+            "parent": parent.text,
+            "candidate": candidate.text,
+            "candidate_flags": degeneracy_reasons(candidate, t),
+        }
+        for prompt, parent, candidate in zip(
+            m.prompts, m.parent_replies, m.candidate_replies, strict=True
+        )
+    ]
+    return {
+        "heldout_pairs": len(m.candidate_margins),
+        "parent_margin_mean": fmean(m.parent_margins) if m.parent_margins else None,
+        "candidate_margin_mean": fmean(m.candidate_margins) if m.candidate_margins else None,
+        "regression_prompts": len(m.prompts),
+        "parent_mean_reply_tokens": _mean_length(m.parent_replies),
+        "candidate_mean_reply_tokens": _mean_length(m.candidate_replies),
+        "parent_degenerate_share": degenerate_share(m.parent_replies, t),
+        # Prompts where the parent's greedy reply hangs on a near-tie: noisy evidence.
+        "parent_fragile_prompts": sum(reply.min_margin < 0.05 for reply in m.parent_replies),
+        "candidate_degenerate_share": degenerate_share(m.candidate_replies, t),
+        **{key: float(value) for key, value in m.drift.items()},
+        **{f"{kind}_probe_gain": fmean(gains) for kind, gains in m.probe_gains.items() if gains},
+        "samples": samples,
+    }
+
+
+def _mean_length(replies: Sequence[Reply]) -> float:
+    return fmean(reply.token_count for reply in replies) if replies else 0.0

@@ -1,0 +1,235 @@
+"""The promotion gate: each check on hand-made measurements, then end to end on the tiny model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM
+
+from llm.evaluation import (
+    CandidateMeasurements,
+    GateThresholds,
+    Reply,
+    degeneracy_reasons,
+    evaluate_candidate,
+    evaluate_reward_model,
+    judge,
+    repetition_share,
+)
+
+HEALTHY = [
+    "The capital of France is Paris.",
+    "12 plus 30 is 42.",
+    "Red, blue and yellow are the primary colours.",
+    "How about Bubbles?",
+]
+
+
+def reply(text: str, finished: bool = True, tokens: int | None = None) -> Reply:
+    """A reply whose 'tokens' are its words (enough for the checks under test)."""
+    words = text.split()
+    ids = tuple(hash(word) % 50_000 for word in words)
+    if tokens is not None:
+        ids = (ids * tokens)[:tokens] if ids else (0,) * tokens
+    return Reply(text=text, token_ids=ids, finished=finished)
+
+
+def measurements(**overrides) -> CandidateMeasurements:
+    """A candidate that improved a little on every held-out pair and behaves like its parent."""
+    values = {
+        "parent_margins": [1.0, 2.0, 0.5, -1.0],
+        "candidate_margins": [3.0, 4.5, 2.0, 1.0],
+        "drift": {"kl_per_token": 0.02, "tokens": 60.0},
+        "prompts": [[{"role": "user", "content": f"q{index}"}] for index in range(4)],
+        "parent_replies": [reply(text) for text in HEALTHY],
+        "candidate_replies": [reply(text + " Enjoy!") for text in HEALTHY],
+        "probe_gains": {"empty": [0.1, -0.3, 0.0, 0.2], "loop": [0.5, -1.0, 0.4, 0.1]},
+    }
+    return CandidateMeasurements(**(values | overrides))
+
+
+def test_it_passes_a_candidate_that_improved_without_breaking_anything():
+    """All six checks pass, and the report is plain JSON."""
+    report = judge(measurements(), GateThresholds())
+    assert report.passed, report.failed
+    names = [check.name for check in report.checks]
+    assert names == [
+        "heldout_margin",
+        "heldout_win_rate",
+        "drift_kl",
+        "degenerate_replies",
+        "degenerate_likelihood",
+        "length_ratio",
+    ]
+    assert report.check("heldout_margin").value == pytest.approx(2.0)
+    decoded = json.loads(report.to_json())
+    assert decoded["passed"] is True and len(decoded["metrics"]["samples"]) == 4
+
+
+def test_it_rejects_a_candidate_whose_margin_did_not_rise():
+    """No gain on held-out preferences (or no held-out pairs) means no promotion."""
+    same = measurements(candidate_margins=[1.0, 2.0, 0.5, -1.0])
+    report = judge(same, GateThresholds())
+    assert report.failed == ["heldout_margin", "heldout_win_rate"]
+    empty = judge(measurements(parent_margins=[], candidate_margins=[]), GateThresholds())
+    assert not empty.passed and empty.check("heldout_margin").value is None
+    json.loads(empty.to_json())
+
+
+def test_it_rejects_a_candidate_that_wins_on_average_but_not_broadly():
+    """One huge gain cannot hide that most pairs got worse."""
+    lopsided = measurements(candidate_margins=[30.0, 1.5, 0.0, -2.0])
+    report = judge(lopsided, GateThresholds())
+    assert report.check("heldout_margin").passed
+    assert report.failed == ["heldout_win_rate"]
+
+
+def test_it_flags_a_degenerate_generator():
+    """Looping, empty, runaway and markup-leaking replies fail the degeneracy check."""
+    broken = [
+        reply(" ".join(["ok"] * 30), finished=False),
+        reply(""),
+        reply("I am a bot. I am a bot. I am a bot. I am a bot."),
+        reply("Sure.<|im_end|>\n<|im_start|>user\nthanks"),
+    ]
+    report = judge(measurements(candidate_replies=broken), GateThresholds())
+    check = report.check("degenerate_replies")
+    assert not check.passed and check.value == 1.0
+    assert "repetition" in check.detail and "empty" in check.detail
+
+
+def test_it_holds_the_candidate_to_its_parents_degeneracy():
+    """One broken reply out of four is within the share cap but worse than a clean parent."""
+    one_bad = [reply(text) for text in HEALTHY[:3]] + [reply("", finished=True)]
+    report = judge(measurements(candidate_replies=one_bad), GateThresholds())
+    assert report.check("degenerate_replies").value == 0.25
+    assert not report.check("degenerate_replies").passed
+    loose = GateThresholds(degenerate_tolerance=0.25)
+    assert judge(measurements(candidate_replies=one_bad), loose).check("degenerate_replies").passed
+
+
+def test_it_rejects_a_candidate_that_learnt_to_like_loops():
+    """Looping the parent's reply got much likelier: rejected even if greedy replies look fine."""
+    gains = {"empty": [0.0, 0.1, -0.2, 0.0], "loop": [6.0, 9.5, 4.0, 7.2]}
+    report = judge(measurements(probe_gains=gains), GateThresholds())
+    assert report.failed == ["degenerate_likelihood"]
+    assert report.check("degenerate_likelihood").value == pytest.approx(6.675)
+    assert "loop +6.67" in report.check("degenerate_likelihood").detail
+
+
+def test_it_rejects_drift_from_the_parent():
+    """A large KL on the parent's own replies fails the drift check."""
+    report = judge(measurements(drift={"kl_per_token": 2.5, "tokens": 60.0}), GateThresholds())
+    assert report.failed == ["drift_kl"]
+
+
+def test_it_rejects_replies_that_grew_or_shrank_too_much():
+    """Length drift in either direction fails; the bounds are settable."""
+    long = [
+        reply(text + " It is also worth knowing a few more facts about it.") for text in HEALTHY
+    ]
+    report = judge(measurements(candidate_replies=long), GateThresholds())
+    assert report.failed == ["length_ratio"] and report.check("length_ratio").value > 1.5
+    roomy = GateThresholds(max_length_ratio=5.0)
+    assert judge(measurements(candidate_replies=long), roomy).passed
+    short = [reply("Paris.") for _ in HEALTHY]
+    assert judge(measurements(candidate_replies=short), GateThresholds()).failed == ["length_ratio"]
+
+
+@pytest.mark.parametrize(
+    ("text", "finished", "expected"),
+    [
+        ("The capital of France is Paris, a lovely city.", True, []),
+        ("   ", True, ["empty"]),
+        ("Paris is the capital and it is", False, ["length_cap"]),
+        ("la la la la la la la la la la", True, ["repetition"]),
+        ("Hi!\nuser\nWhat next?", True, ["chat_format"]),
+    ],
+)
+def test_it_names_why_a_reply_is_degenerate(text, finished, expected):
+    """Each kind of breakage is reported by name; a normal sentence is clean."""
+    assert degeneracy_reasons(reply(text, finished), GateThresholds()) == expected
+
+
+def test_it_measures_repetition_by_the_most_repeated_ngram():
+    """A repeated phrase covers most of a loop, little of ordinary text."""
+    assert repetition_share([1, 2, 3] * 5, max_ngram=4) == 1.0
+    assert repetition_share([1, 2, 3, 4, 5, 6, 7, 8, 1, 2], max_ngram=4) == pytest.approx(0.4)
+    assert repetition_share(list(range(20)), max_ngram=4) == 0.0
+
+
+@pytest.fixture(scope="module")
+def identity_adapter(tmp_path_factory, tiny_model_dir):
+    """A fresh LoRA adapter: B is zero, so it changes nothing."""
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear"))
+    folder = tmp_path_factory.mktemp("identity") / "adapter"
+    peft_model.save_pretrained(str(folder))
+    return folder
+
+
+def test_it_refuses_a_candidate_identical_to_its_parent(
+    tiny_model_dir, tiny_pairs, identity_adapter
+):
+    """End to end: a do-nothing adapter gains no margin, drifts by zero and is not promoted."""
+    report = evaluate_candidate(
+        base_model=tiny_model_dir,
+        parent=None,
+        candidate=identity_adapter,
+        heldout_pairs=tiny_pairs[:3],
+        regression_prompts=["Hello?", "What is 2 plus 2?"],
+        thresholds=GateThresholds(max_new_tokens=8),
+    )
+    assert not report.passed
+    assert report.check("heldout_margin").value == pytest.approx(0.0, abs=1e-3)
+    assert report.check("drift_kl").value == pytest.approx(0.0, abs=1e-5)
+    assert report.check("length_ratio").value == 1.0
+    json.loads(report.to_json())
+
+
+def test_it_compares_a_trained_child_with_its_parent(tiny_model_dir, tiny_pairs, tiny_dpo_version):
+    """With a parent adapter the gate compares adapter against adapter and reports metrics."""
+    report = evaluate_candidate(
+        base_model=tiny_model_dir,
+        parent=tiny_dpo_version,
+        candidate=tiny_dpo_version / "adapter",
+        heldout_pairs=tiny_pairs[:2],
+        regression_prompts=["Hi"],
+        thresholds=replace(GateThresholds(), max_new_tokens=4),
+    )
+    assert report.metrics["heldout_pairs"] == 2
+    assert report.check("drift_kl").value == pytest.approx(0.0, abs=1e-5)
+    assert report.metrics["samples"][0]["parent"] == report.metrics["samples"][0]["candidate"]
+
+
+def test_it_measures_reward_model_accuracy(tiny_model_dir, tiny_pairs, tmp_path):
+    """Pairwise accuracy is reported, with pass/fail against the settable bar."""
+    from llm.training import RewardJobConfig, train_reward_model
+    from tests.llm_tests.training.conftest import tiny_settings
+
+    version = train_reward_model(
+        base_model=tiny_model_dir,
+        pairs=tiny_pairs,
+        output_dir=tmp_path / "reward",
+        config=tiny_settings(RewardJobConfig, max_steps=1),
+    )
+    report = evaluate_reward_model(version.path, tiny_pairs[:4])
+    assert report.pairs == 4 and 0.0 <= report.accuracy <= 1.0
+    assert report.passed == (report.accuracy >= 0.7)
+    json.dumps(report.to_dict())
+
+
+def test_it_builds_empty_and_loop_probes_from_parent_replies(tiny_model_dir):
+    """Empty probes stop at once; loop probes repeat a finished reply twice, then stop."""
+    from llm.evaluation.probes import degenerate_probes
+    from llm.training.models import load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_model_dir)
+    replies = [Reply("a b", (5, 6), finished=True), Reply("c d", (7, 8), finished=False)]
+    probes = degenerate_probes(tokenizer, [[1, 2], [3]], replies, stops={2})
+    newline = tokenizer.encode("\n", add_special_tokens=False)
+    assert probes["empty"] == [([1, 2], [2]), ([3], [2])]
+    assert probes["loop"] == [([1, 2, 5, 6], newline + [5, 6] + newline + [5, 6] + [2])]

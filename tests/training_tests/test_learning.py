@@ -1,0 +1,67 @@
+"""The real SmolLM2 learns from feedback stored in the database, through the whole
+pipeline, and the gate promotes it. (The gate refusing a candidate trained on
+degenerate preferences is tested on the real model in tests/llm_tests/training.)
+Slow: minutes on a CPU."""
+
+from __future__ import annotations
+
+import pytest
+
+from chat import services as chat_services
+from chat.models import Message
+from feedback import services as feedback_services
+from feedback.models import PreferencePair
+from tests.llm_tests.training.synthetic import polite_pairs
+from training import pipeline, services
+from training.models import ModelVersion
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def smollm2_training(settings, smollm2_dir, tmp_path, bob):
+    settings.CHAT_MODEL = str(smollm2_dir)
+    settings.MODEL_VERSIONS_DIR = tmp_path / "versions"
+    settings.TRAINING_METHOD = "dpo"
+    settings.TRAINING_MAX_STEPS = 8
+    settings.TRAINING_MIN_REWARD_PAIRS = 10_000  # the DPO stage is what is under test
+    base = ModelVersion.objects.create(name="base", base_model=str(smollm2_dir))
+    services.version_activate(version=base)
+    return base
+
+
+def store_pairs(user, reviewer, rows) -> None:
+    """Each synthetic pair as a conversation with two sibling replies and a choice."""
+    for row in rows:
+        conversation = chat_services.conversation_create(owner=user)
+        question = row["prompt"][-1]["content"]
+        asked = chat_services.user_message_create(
+            conversation=conversation, content=question, parent=None
+        )
+        chosen, rejected = (
+            Message.objects.create(
+                conversation=conversation,
+                parent=asked,
+                role=Message.Role.ASSISTANT,
+                content=reply[0]["content"],
+                status=Message.Status.COMPLETE,
+                model_version="base",
+                prompt_messages=row["prompt"],
+            )
+            for reply in (row["chosen"], row["rejected"])
+        )
+        feedback_services.preference_submit(user=user, chosen_id=chosen.pk)
+    feedback_services.pairs_review(
+        pairs=PreferencePair.objects.all(), reviewer=reviewer, status="approved"
+    )
+
+
+def test_it_learns_the_preferred_trait_and_promotes_it(alice, bob, smollm2_training):
+    store_pairs(alice, bob, polite_pairs(0, 32))
+    run = pipeline.training_run_execute(run_id=pipeline.training_run_create().pk)
+    report = run.version.gate_report
+    assert run.status == "succeeded", (run.reason, run.error, report)
+    gate = report["metrics"]
+    assert gate["heldout_pairs"] >= 4
+    assert gate["candidate_margin_mean"] > gate["parent_margin_mean"] + 1.0
+    assert ModelVersion.objects.get(status="active") == run.version
