@@ -1,7 +1,6 @@
 """The real SmolLM2 learns from feedback stored in the database, through the whole
-pipeline, and the gate promotes it. (The gate refusing a candidate trained on
-degenerate preferences is tested on the real model in tests/llm_tests/training.)
-Slow: minutes on a CPU."""
+pipeline, and the gate promotes it; feedback preferring degenerate replies is
+trained too, and the gate keeps the active version. Slow: minutes on a CPU."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from chat import services as chat_services
 from chat.models import Message
 from feedback import services as feedback_services
 from feedback.models import PreferencePair
-from tests.llm_tests.training.synthetic import polite_pairs
+from tests.llm_tests.training.synthetic import degenerate_pairs, polite_pairs
 from training import pipeline, services
 from training.models import ModelVersion
 
@@ -65,3 +64,13 @@ def test_it_learns_the_preferred_trait_and_promotes_it(alice, bob, smollm2_train
     assert gate["heldout_pairs"] >= 4
     assert gate["candidate_margin_mean"] > gate["parent_margin_mean"] + 1.0
     assert ModelVersion.objects.get(status="active") == run.version
+
+
+def test_it_rejects_a_candidate_that_prefers_degenerate_replies(alice, bob, smollm2_training):
+    store_pairs(alice, bob, degenerate_pairs(0, 32))
+    run = pipeline.training_run_execute(run_id=pipeline.training_run_create().pk)
+    assert run.status == "rejected", (run.error, run.version and run.version.gate_report)
+    assert run.version.status == "rejected"
+    failed = {c["name"] for c in run.version.gate_report["checks"] if not c["passed"]}
+    assert failed & {"degenerate_likelihood", "degenerate_replies", "length_ratio", "drift_kl"}
+    assert ModelVersion.objects.get(status="active") == smollm2_training
