@@ -90,7 +90,7 @@ TEMPLATES = [
 # PostgreSQL when DATABASE_URL is set, a SQLite file otherwise.
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'loopchat.sqlite3'}"),
+        env_str("DATABASE_URL", "") or f"sqlite:///{DATA_DIR / 'loopchat.sqlite3'}",
         # Websocket consumers query often: keep connections instead of one per call.
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
