@@ -32,13 +32,11 @@ def export_rows(
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
     if format == "kto":
-        return (
-            _unpaired_row(rating) for rating in ratings_for_training(status=status, since=since)
-        )
+        return (unpaired_row(rating) for rating in ratings_for_training(status=status, since=since))
     if format == "sft":
         ups = ratings_for_training(status=status, since=since).filter(value=Rating.Value.UP)
         return (_sft_row(rating) for rating in ups)
-    return _pair_rows(pairs_for_training(status=status, since=since))
+    return pair_rows(pairs_for_training(status=status, since=since))
 
 
 def export_to_file(*, path: Path, format: str, status: str, since: datetime.date | None) -> int:
@@ -94,7 +92,7 @@ def _assistant(message: Message) -> list[dict]:
     return [{"role": "assistant", "content": message.content}]
 
 
-def _unpaired_row(rating: Rating) -> dict:
+def unpaired_row(rating: Rating) -> dict:
     reply = rating.message
     return {
         "prompt": reply.prompt_messages,
@@ -115,7 +113,7 @@ def _sft_row(rating: Rating) -> dict:
     }
 
 
-def _pair_rows(pairs: Iterable[PreferencePair]) -> Iterator[dict]:
+def pair_rows(pairs: Iterable[PreferencePair]) -> Iterator[dict]:
     """One row per (chosen, rejected), explicit choices first; siblings must share a prompt."""
     seen: set[tuple[int, int]] = set()
     ordered = sorted(pairs, key=lambda pair: pair.source != PreferencePair.Source.EXPLICIT)

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from feedback.exports import export_rows, pairs_for_training, ratings_for_training
+from feedback.exports import pair_rows, pairs_for_training, ratings_for_training, unpaired_row
 from training import services
 from training.models import ModelVersion, TrainingRun
 
@@ -165,11 +165,12 @@ def _job_knobs() -> dict:
 
 
 def _collect_feedback() -> Feedback:
+    """Rows and their ids from one read, so the recorded lineage is exactly what trained."""
     ratings = list(ratings_for_training())
     pairs = list(pairs_for_training())
     return Feedback(
-        pairs=list(export_rows(format="dpo")),
-        unpaired=list(export_rows(format="kto")),
+        pairs=list(pair_rows(pairs)),
+        unpaired=[unpaired_row(rating) for rating in ratings],
         rating_ids=[rating.pk for rating in ratings],
         pair_ids=[pair.pk for pair in pairs],
     )
