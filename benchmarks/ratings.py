@@ -49,7 +49,8 @@ def ensure_database() -> None:
             connection.execute(f'CREATE DATABASE "{name}"')
 
 
-def make_clients(count: int, replies_each: int) -> list[tuple[str, list[int]]]:
+def make_clients(count: int, replies_each: int) -> list[tuple[str, list[int], int]]:
+    """(session cookie, reply ids, user id) per client; each owns one conversation."""
     from django.contrib.auth import get_user_model
 
     from chat import services
@@ -70,7 +71,7 @@ def make_clients(count: int, replies_each: int) -> list[tuple[str, list[int]]]:
             _, replies = exchange(conversation, f"Question {turn}", answers, parent=parent)
             parent = replies[0]
             reply_ids += [reply.pk for reply in replies]
-        clients.append((session_cookie(user), reply_ids))
+        clients.append((session_cookie(user), reply_ids, user.pk))
     return clients
 
 
@@ -109,43 +110,66 @@ async def run_client(url, cookie, reply_ids, deadline, frame_kind, results, told
     await socket.close()
 
 
-async def load(url, clients, seconds, frame_kind):
+async def load(url, clients, seconds, frame_kind, told):
     results = {"latencies": [], "ok": 0, "errors": 0}
-    told: dict = {}
     deadline = time.perf_counter() + seconds
     start = time.perf_counter()
     await asyncio.gather(
         *[
             run_client(url, cookie, replies, deadline, frame_kind, results, told)
-            for cookie, replies in clients
+            for cookie, replies, _ in clients
         ]
     )
     results["seconds"] = time.perf_counter() - start
-    return results, told
+    return results
 
 
 def database_matches(clients, told) -> tuple[int, int]:
-    """(rows the clients were told exist, of those: rows the database holds as told)."""
+    """(rows the clients were told exist, of those: rows the database holds as told).
+
+    -1 when the database holds a rating the clients were told is cleared or
+    never made.
+    """
     from feedback.models import Rating
 
-    users = {cookie: index for index, (cookie, _) in enumerate(clients)}
+    user_of = {cookie: user_id for cookie, _, user_id in clients}
     stored = {
-        (rating.user.username.rsplit("-", 1)[1], rating.message_id): rating
-        for rating in Rating.objects.select_related("user")
+        (rating.user_id, rating.message_id): rating
+        for rating in Rating.objects.filter(user_id__in=user_of.values())
     }
-    expected = {key: value for key, value in told.items() if value is not None}
-    matching = 0
-    for (cookie, message_id), value in expected.items():
-        rating = stored.get((str(users[cookie]), message_id))
-        if (
-            rating
-            and ("up" if rating.is_up else "down") == value["value"]
-            and rating.reasons == value["reasons"]
-        ):
-            matching += 1
-    cleared = [key for key, value in told.items() if value is None]
-    leftover = sum((str(users[cookie]), message_id) in stored for cookie, message_id in cleared)
-    return len(expected), matching - leftover if len(stored) == len(expected) else -1
+    expected = {
+        (user_of[cookie], message_id): value
+        for (cookie, message_id), value in told.items()
+        if value is not None
+    }
+    if set(stored) != set(expected):
+        return len(expected), -1
+    matching = sum(
+        ("up" if stored[key].is_up else "down") == value["value"]
+        and stored[key].reasons == value["reasons"]
+        for key, value in expected.items()
+    )
+    return len(expected), matching
+
+
+def pairs_consistent(clients) -> bool:
+    """Whether the derived pairs are exactly what the stored ratings imply."""
+    from feedback.models import PreferencePair, Rating
+
+    users = [user_id for _, _, user_id in clients]
+    ratings = Rating.objects.filter(user_id__in=users).values_list(
+        "user_id", "message_id", "message__parent_id", "value"
+    )
+    expected = {
+        (user, up_id, down_id)
+        for user, up_id, prompt, up_value in ratings
+        for other, down_id, other_prompt, down_value in ratings
+        if (user, prompt) == (other, other_prompt) and (up_value, down_value) == (1, -1)
+    }
+    stored = PreferencePair.objects.filter(
+        user_id__in=users, source=PreferencePair.Source.DERIVED
+    ).values_list("user_id", "chosen_id", "rejected_id")
+    return set(stored) == expected and len(stored) == len(expected)
 
 
 def main() -> None:
@@ -161,10 +185,11 @@ def main() -> None:
     clients = make_clients(args.clients, args.replies)
     env = server_env(ENGINE_PRELOAD="0", DATABASE_CONN_MAX_AGE="600", LOG_LEVEL="WARNING")
     with asgi_server(env, workdir / "server.log") as url:
-        asyncio.run(load(url, clients, 2, "ping"))  # warm-up: connections, code paths
-        pings, _ = asyncio.run(load(url, clients, args.seconds, "ping"))
-        asyncio.run(load(url, clients, 2, "rate"))
-        rates, told = asyncio.run(load(url, clients, args.seconds, "rate"))
+        told: dict = {}  # (client, reply) -> the rating the server last confirmed
+        asyncio.run(load(url, clients, 2, "ping", told))  # warm-up: connections, code paths
+        pings = asyncio.run(load(url, clients, args.seconds, "ping", told))
+        asyncio.run(load(url, clients, 2, "rate", told))
+        rates = asyncio.run(load(url, clients, args.seconds, "rate", told))
     expected, matching = database_matches(clients, told)
     ping_rate = pings["ok"] / pings["seconds"]
     rating_rate = rates["ok"] / rates["seconds"]
@@ -177,6 +202,7 @@ def main() -> None:
     print(f"rating_p99_ms: {percentile(rates['latencies'], 0.99) * 1000:.1f}")
     print(f"ratings_expected_in_db: {expected}")
     print(f"ratings_matching_in_db: {matching}")
+    print(f"pairs_consistent: {str(pairs_consistent(clients)).lower()}")
     print(f"nothing_lost: {str(matching == expected and rates['errors'] == 0).lower()}")
     print(f"ratings_per_s: {rating_rate:.0f}")
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from functools import partial
+from contextlib import nullcontext
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -42,48 +43,31 @@ def rating_submit(
     comment: object = None,
 ) -> Rating | None:
     """Rate a reply ``"up"`` or ``"down"``, or clear the rating with ``None``."""
-    if value is None:
-        reply = _own_reply(user, message_id)
-        with transaction.atomic():
-            Rating.objects.filter(user=user, message=reply).delete()
-            pairs_derive(user_id=user.pk, prompt_message_id=reply.parent_id)
-        return None
-    rating_value = _rating_value(value)
-    reasons = _clean_reasons(reasons, rating_value)
-    comment = _clean_comment(comment)
+    rating = None
+    if value is not None:
+        rating_value = _rating_value(value)
+        reasons = _clean_reasons(reasons, rating_value)
+        comment = _clean_comment(comment)
     reply = _own_reply(user, message_id)
-    rating = Rating(
-        user=user,
-        message=reply,
-        value=rating_value,
-        reasons=reasons,
-        comment=comment,
-        model_version=reply.model_version,
-        status=_initial_status(reply.author_trusted),
-        updated_at=timezone.now(),
-    )
-    # One statement whether new or changed (atomic on its own); created_at survives a change.
-    upsert = partial(
-        Rating.objects.bulk_create,
-        [rating],
-        update_conflicts=True,
-        unique_fields=["user", "message"],
-        update_fields=[
-            "value",
-            "reasons",
-            "comment",
-            "status",
-            "reviewed_by",
-            "reviewed_at",
-            "updated_at",
-        ],
-    )
-    if reply.sibling_count > 1:
-        with transaction.atomic():
-            upsert()
+    if value is not None:
+        rating = Rating(
+            user=user,
+            message_id=reply.id,
+            value=rating_value,
+            reasons=reasons,
+            comment=comment,
+            model_version=reply.model_version,
+            status=_initial_status(reply.author_trusted),
+            updated_at=timezone.now(),
+        )
+    # Without siblings no pair can change: one statement, atomic on its own.
+    with transaction.atomic() if reply.sibling_count > 1 else nullcontext():
+        if rating is None:
+            _execute(_RATING_DELETE_SQL, {"user": user.pk, "message": reply.id})
+        else:
+            _rating_upsert(rating)
+        if reply.sibling_count > 1:
             pairs_derive(user_id=user.pk, prompt_message_id=reply.parent_id)
-    else:
-        upsert()
     return rating
 
 
@@ -92,7 +76,7 @@ def preference_submit(*, user: AbstractBaseUser, chosen_id: object) -> list[Pref
     chosen = _own_reply(user, chosen_id)
     siblings = list(
         Message.objects.filter(parent_id=chosen.parent_id, status__in=RATEABLE).exclude(
-            pk=chosen.pk
+            pk=chosen.id
         )
     )
     if not siblings:
@@ -110,7 +94,7 @@ def preference_submit(*, user: AbstractBaseUser, chosen_id: object) -> list[Pref
                 user=user,
                 conversation_id=chosen.conversation_id,
                 prompt_message_id=chosen.parent_id,
-                chosen=chosen,
+                chosen_id=chosen.id,
                 rejected=sibling,
                 source=PreferencePair.Source.EXPLICIT,
                 status=status,
@@ -123,33 +107,28 @@ def pairs_derive(*, user_id: int, prompt_message_id: int | None) -> None:
     """Rebuild the derived pairs under one user message from its replies' ratings.
 
     Every thumbs-up sibling is preferred over every thumbs-down sibling. A pair
-    is approved only when both ratings are, excluded when either is.
+    is approved only when both ratings are, excluded when either is. Call it
+    inside a transaction.
     """
     if prompt_message_id is None:
         return
-    PreferencePair.objects.filter(
-        user_id=user_id, prompt_message_id=prompt_message_id, source=PreferencePair.Source.DERIVED
-    ).delete()
-    ratings = list(
-        Rating.objects.filter(user_id=user_id, message__parent_id=prompt_message_id).select_related(
-            "message"
-        )
-    )
-    ups = [rating for rating in ratings if rating.is_up]
-    downs = [rating for rating in ratings if not rating.is_up]
-    PreferencePair.objects.bulk_create(
-        PreferencePair(
-            user_id=user_id,
-            conversation_id=up.message.conversation_id,
-            prompt_message_id=prompt_message_id,
-            chosen=up.message,
-            rejected=down.message,
-            source=PreferencePair.Source.DERIVED,
-            status=_combined_status(up, down),
-        )
-        for up in ups
-        for down in downs
-    )
+    now = timezone.now()
+    params = {
+        "user": user_id,
+        "prompt": prompt_message_id,
+        "derived": PreferencePair.Source.DERIVED.value,
+        "up": Rating.Value.UP.value,
+        "down": Rating.Value.DOWN.value,
+        **{status.value: status.value for status in ReviewStatus},
+        "now": PreferencePair._meta.get_field("created_at").get_db_prep_save(now, connection),
+    }
+    with connection.cursor() as cursor:
+        # Two tabs rating siblings at once would each miss the other's rating:
+        # derivations under one message take turns (SQLite has one writer anyway).
+        if connection.features.has_select_for_update:
+            cursor.execute(_PROMPT_LOCK_SQL + connection.ops.for_update_sql(), params)
+        cursor.execute(_PAIRS_DELETE_SQL, params)
+        cursor.execute(_PAIRS_DERIVE_SQL, params)
 
 
 def ratings_review(
@@ -187,31 +166,102 @@ def profile_update(*, user: AbstractBaseUser, share_for_training: bool) -> Feedb
 # -- helpers ----------------------------------------------------------------------
 
 
-# On the rating hot path: plain SQL skips the ORM's query compilation (~8 ms here).
+# The rating hot path is plain SQL: the ORM's query compilation cost more than
+# the database work (benchmarks/ratings.py). Tables and columns are Django's defaults.
 _OWN_REPLY_SQL = """
     SELECT m.id, m.parent_id, m.conversation_id, m.status, m.model_version,
            (SELECT COUNT(*) FROM chat_message s WHERE s.parent_id = m.parent_id)
                AS sibling_count,
            EXISTS (SELECT 1 FROM feedback_feedbackprofile p
-                   WHERE p.user_id = %s AND p.trusted) AS author_trusted
+                   WHERE p.user_id = %(user)s AND p.trusted) AS author_trusted
     FROM chat_message m JOIN chat_conversation c ON c.id = m.conversation_id
-    WHERE m.id = %s AND c.owner_id = %s AND m.role = %s
+    WHERE m.id = %(message)s AND c.owner_id = %(user)s AND m.role = %(role)s
+"""
+# Created or changed in one statement; a change keeps created_at and resets review.
+_RATING_UPSERT_SQL = """
+    INSERT INTO feedback_rating (user_id, message_id, value, reasons, comment, model_version,
+                                 status, created_at, updated_at)
+    VALUES (%(user)s, %(message)s, %(value)s, %(reasons)s, %(comment)s, %(model_version)s,
+            %(status)s, %(now)s, %(now)s)
+    ON CONFLICT (user_id, message_id) DO UPDATE SET
+        value = excluded.value, reasons = excluded.reasons, comment = excluded.comment,
+        status = excluded.status, reviewed_by_id = NULL, reviewed_at = NULL,
+        updated_at = excluded.updated_at
+"""
+_RATING_DELETE_SQL = (
+    "DELETE FROM feedback_rating WHERE user_id = %(user)s AND message_id = %(message)s"
+)
+_PROMPT_LOCK_SQL = "SELECT id FROM chat_message WHERE id = %(prompt)s "
+_PAIRS_DELETE_SQL = """
+    DELETE FROM feedback_preferencepair
+    WHERE user_id = %(user)s AND prompt_message_id = %(prompt)s AND source = %(derived)s
+"""
+_PAIRS_DERIVE_SQL = """
+    INSERT INTO feedback_preferencepair (user_id, conversation_id, prompt_message_id, chosen_id,
+                                         rejected_id, source, status, created_at, updated_at)
+    SELECT up.user_id, chosen.conversation_id, chosen.parent_id, up.message_id,
+           down.message_id, %(derived)s,
+           CASE WHEN up.status = %(excluded)s OR down.status = %(excluded)s THEN %(excluded)s
+                WHEN up.status = %(approved)s AND down.status = %(approved)s THEN %(approved)s
+                ELSE %(pending)s END,
+           %(now)s, %(now)s
+    FROM feedback_rating up
+    JOIN chat_message chosen ON chosen.id = up.message_id
+    JOIN chat_message rejected ON rejected.parent_id = chosen.parent_id
+    JOIN feedback_rating down ON down.message_id = rejected.id AND down.user_id = up.user_id
+    WHERE up.user_id = %(user)s AND chosen.parent_id = %(prompt)s
+      AND up.value = %(up)s AND down.value = %(down)s
 """
 
 
-def _own_reply(user: AbstractBaseUser, message_id: object) -> Message:
-    """The user's finished reply, with its sibling count and the user's trust, in one query."""
+@dataclass(frozen=True)
+class OwnReply:
+    """What rating a reply needs to know about it, read in one query."""
+
+    id: int
+    parent_id: int | None
+    conversation_id: int
+    status: str
+    model_version: str
+    sibling_count: int
+    author_trusted: bool
+
+
+def _own_reply(user: AbstractBaseUser, message_id: object) -> OwnReply:
+    """The user's finished reply, with its sibling count and the user's trust."""
     if isinstance(message_id, bool) or not isinstance(message_id, int):
         raise FeedbackError("invalid", "message must be an integer id.", "message")
     if not 0 < message_id < 2**63:
         raise FeedbackError("not_found", "No such reply (or it is not yours).", "message")
-    params = [user.pk, message_id, user.pk, Message.Role.ASSISTANT.value]
-    reply = next(iter(Message.objects.raw(_OWN_REPLY_SQL, params)), None)
-    if reply is None:
+    params = {"user": user.pk, "message": message_id, "role": Message.Role.ASSISTANT.value}
+    with connection.cursor() as cursor:
+        cursor.execute(_OWN_REPLY_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
         raise FeedbackError("not_found", "No such reply (or it is not yours).", "message")
+    reply = OwnReply(*row[:6], author_trusted=bool(row[6]))
     if reply.status not in RATEABLE:
         raise FeedbackError("not_rateable", "Only finished replies can be rated.", "message")
     return reply
+
+
+def _rating_upsert(rating: Rating) -> None:
+    fields = ("user", "message", "value", "reasons", "comment", "model_version", "status")
+    params = {
+        name: Rating._meta.get_field(name).get_db_prep_save(
+            getattr(rating, Rating._meta.get_field(name).attname), connection
+        )
+        for name in fields
+    }
+    params["now"] = Rating._meta.get_field("updated_at").get_db_prep_save(
+        rating.updated_at, connection
+    )
+    _execute(_RATING_UPSERT_SQL, params)
+
+
+def _execute(sql: str, params: dict) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _rating_value(value: object) -> int:

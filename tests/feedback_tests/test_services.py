@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connection
 
 from chat import services as chat_services
 from chat.models import Message
@@ -175,3 +178,45 @@ def test_it_stores_the_opt_out(alice):
 def test_it_counts_siblings_only_among_replies(alice, conversation, replies):
     """A reply's siblings are the other replies to the same user message."""
     assert Message.objects.filter(parent=replies[0].parent).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_derived_pairs_stay_right_when_siblings_are_rated_at_once(alice, replies):
+    """Two tabs rate sibling replies at the same moment, round after round: after
+    each round the derived pairs match the ratings."""
+    paris, lyon, _ = replies
+    wrong_rounds = []
+
+    def check_round():
+        ratings = {r.message_id: r.value for r in Rating.objects.all()}
+        ups = [m for m, value in ratings.items() if value == Rating.Value.UP]
+        downs = [m for m, value in ratings.items() if value == Rating.Value.DOWN]
+        expected = {(up, down) for up in ups for down in downs}
+        if {(p.chosen_id, p.rejected_id) for p in PreferencePair.objects.all()} != expected:
+            wrong_rounds.append(ratings)
+        connection.close()
+
+    start, done = threading.Barrier(2), threading.Barrier(2, action=check_round)
+    failures = []
+
+    def rate(reply, values):
+        try:
+            for value in values:
+                start.wait(timeout=10)
+                services.rating_submit(user=alice, message_id=reply.pk, value=value)
+                done.wait(timeout=10)
+        except Exception as error:  # reported by the assertion below
+            failures.append(error)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=rate, args=(paris, ["up", "down", None] * 20)),
+        threading.Thread(target=rate, args=(lyon, ["down", "up"] * 30)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert wrong_rounds == []
