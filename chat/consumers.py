@@ -14,7 +14,7 @@ from chat.frames import FrameError
 from chat.inference import get_engine
 from chat.models import Conversation, Message
 from chat.ratelimit import generation_allowed
-from chat.replies import reply_stream
+from chat.replies import ClientGone, reply_stream
 from chat.serializers import conversation_data, message_data
 from feedback import services as feedback_services
 from feedback.selectors import rating_data
@@ -39,11 +39,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if engine.state is EngineState.LOADING:
             self.watcher = asyncio.create_task(self._announce_when_ready())
 
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # A server shutting down (SIGTERM) cancels its consumers without a
+            # disconnect: the reply being written is saved as stopped all the same.
+            await self._stop_reply()
+
     async def disconnect(self, code: int) -> None:
         # A closed browser stops its reply; the partial text is saved as stopped.
-        if self.running is not None and not self.running.done():
-            self.running.cancel()
-            await asyncio.gather(self.running, return_exceptions=True)
+        await self._stop_reply()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         nonce = None
@@ -130,10 +136,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
             reply_stream(
                 conversation=conversation,
                 user_message=user_message,
-                send=self.send_json,
+                send=self._send_reply_frame,
                 nonce=nonce,
             )
         )
+
+    async def _send_reply_frame(self, frame: dict) -> None:
+        try:
+            await self.send_json(frame)
+        except OSError as error:  # Uvicorn raises ClientDisconnected once the socket closed
+            raise ClientGone from error
+
+    async def _stop_reply(self) -> None:
+        if self.running is not None and not self.running.done():
+            self.running.cancel()
+            await asyncio.gather(self.running, return_exceptions=True)
 
     def _check_idle(self) -> None:
         if self.running is not None and not self.running.done():

@@ -1,7 +1,8 @@
 """Streaming one assistant reply: engine → protocol frames → stored message.
 
 Runs as a task of the websocket consumer. Cancelling the task (stop button,
-closed browser) stops generation and keeps the partial text as "stopped".
+closed browser, server shutting down) stops generation and keeps the partial
+text as "stopped"; so does a ``send`` that raises ``ClientGone``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
+from langchain_core.messages import AIMessageChunk
 
 from chat import selectors, services
 from chat.chain import chain_inputs, reply_chain
@@ -24,6 +27,11 @@ from training.services import serving_for
 logger = logging.getLogger(__name__)
 
 Send = Callable[[dict], Awaitable[None]]
+
+
+class ClientGone(Exception):
+    """The browser's socket closed under a send; nobody reads this reply any more."""
+
 
 _STATUS_FOR_REASON = {
     "stop": Message.Status.COMPLETE,
@@ -61,13 +69,15 @@ async def reply_stream(
 ) -> Message:
     """Generate, stream and store a reply to ``user_message``."""
     reply = await _create_reply(conversation, user_message)
-    await send(_with_nonce({"type": "reply_started", "message": message_data(reply)}, nonce))
     progress = _Progress()
     try:
+        await send(_with_nonce({"type": "reply_started", "message": message_data(reply)}, nonce))
         await _generate(conversation, user_message, reply, progress, send)
     except asyncio.CancelledError:
         await asyncio.shield(_finish(reply, progress, send, nonce))
         raise
+    except ClientGone:
+        logger.info("reply %s stopped: the browser went away", reply.pk)
     except Exception as error:  # noqa: BLE001 - the reply fails, the socket lives
         logger.exception("reply %s failed", reply.pk)
         progress.finished = {"finish_reason": "error", "error": f"Generation failed: {error}"}
@@ -84,18 +94,24 @@ async def _generate(
     path = await database_sync_to_async(selectors.message_path)(message=user_message)
     serving = await database_sync_to_async(serving_for)(conversation_id=conversation.pk)
     chain = reply_chain(engine=get_engine(), conversation=conversation, serving=serving)
-    async for chunk in chain.astream(chain_inputs(conversation=conversation, path=path)):
-        event = chunk.response_metadata.get("event")
-        if chunk.content:
-            if progress.first_token_at is None:
-                progress.first_token_at = time.perf_counter()
-            progress.parts.append(chunk.content)
-            progress.tokens += 1
-            await send({"type": "token", "message": reply.pk, "text": chunk.content})
-        elif event == "started":
-            await _record_start(reply, chunk.response_metadata)
-        elif event == "finished":
-            progress.finished = chunk.response_metadata
+    chunks = chain.astream(chain_inputs(conversation=conversation, path=path))
+    async with aclosing(chunks):  # leaving early (ClientGone) ends the generation now
+        async for chunk in chunks:
+            await _on_chunk(chunk, reply, progress, send)
+
+
+async def _on_chunk(chunk: AIMessageChunk, reply: Message, progress: _Progress, send: Send) -> None:
+    event = chunk.response_metadata.get("event")
+    if chunk.content:
+        if progress.first_token_at is None:
+            progress.first_token_at = time.perf_counter()
+        progress.parts.append(chunk.content)
+        progress.tokens += 1
+        await send({"type": "token", "message": reply.pk, "text": chunk.content})
+    elif event == "started":
+        await _record_start(reply, chunk.response_metadata)
+    elif event == "finished":
+        progress.finished = chunk.response_metadata
 
 
 async def _finish(reply: Message, progress: _Progress, send: Send, nonce: str | None) -> Message:

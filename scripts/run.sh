@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything and run LoopChat: web (Daphne), Celery worker, Celery beat,
+# Install everything and run LoopChat: web (Uvicorn), Celery worker, Celery beat,
 # and inference workers when INFERENCE_MODE=workers. Ctrl-C stops them all.
 source "$(dirname "$0")/lib.sh"
 
@@ -13,7 +13,9 @@ ensure_redis
 "$PY" manage.py prepare_model
 login=$("$PY" manage.py ensure_admin)
 
-"$PY" -m daphne -b "$HOST" -p "$PORT" config.asgi:application &
+# On SIGTERM Uvicorn closes websockets first: replies being written are saved as stopped.
+"$VENV/bin/uvicorn" config.asgi:application --host "$HOST" --port "$PORT" --lifespan off \
+  --timeout-graceful-shutdown 30 &
 CHILDREN+=($!)
 "$VENV/bin/celery" -A config worker -Q celery --loglevel INFO --concurrency 1 -n "tasks@%h" &
 CHILDREN+=($!)

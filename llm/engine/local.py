@@ -246,18 +246,20 @@ class LocalEngine(Engine):
             return False
         job.token_ids.append(token_id)
         batch.set_next_token(row, token_id)
-        text = self._new_text(job)
+        last = len(job.token_ids) >= job.request.sampling.max_new_tokens
+        text = self._new_text(job, last)
         saved_logits = logits.detach().float().cpu().clone() if job.request.return_logits else None
         job.sink(Token(text, token_id, saved_logits))
-        if len(job.token_ids) >= job.request.sampling.max_new_tokens:
+        if last:
             job.finish(FinishReason.LENGTH)
             return False
         return True
 
-    def _new_text(self, job: _Job) -> str:
-        """The text this token adds; bytes of an unfinished character wait."""
+    def _new_text(self, job: _Job, last: bool) -> str:
+        """The text this token adds; bytes of an unfinished character wait, except
+        after the last token (they become U+FFFD, as in the decoded reply)."""
         text = self.loaded.tokenizer.decode(job.token_ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):
+        if text.endswith("\ufffd") and not last:
             return ""
         delta = text[len(job.text_sent) :]
         job.text_sent = text

@@ -1,4 +1,4 @@
-"""Browser fixtures: a real Daphne server on the test database, headless Chromium."""
+"""Browser fixtures: a real Uvicorn server on the test database, headless Chromium."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 def live_server_url(
     django_db_setup: None, tiny_model_4k_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """Daphne serving the whole app against the test database, model loaded.
+    """Uvicorn serving the whole app against the test database, model loaded.
 
     Replies may run to 3000 tokens, so they last long enough to watch and stop.
     Tests that use it need ``transactional_db`` so the server sees their rows.
@@ -47,7 +47,7 @@ def live_server_url(
         CHAT_RATE_LIMIT_MESSAGES="1000",
     )
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # The server keeps Django's safety check.
-    log = tmp_path_factory.mktemp("daphne") / "daphne.log"
+    log = tmp_path_factory.mktemp("server") / "server.log"
     with asgi_server(env, log) as url:
         yield url
 

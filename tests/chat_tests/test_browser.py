@@ -1,4 +1,4 @@
-"""The chat UI in real headless Chromium against a real Daphne server and the tiny model."""
+"""The chat UI in real headless Chromium against a real Uvicorn server and the tiny model."""
 
 from __future__ import annotations
 

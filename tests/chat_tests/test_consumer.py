@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -142,6 +143,25 @@ async def test_it_keeps_a_partial_reply_when_the_browser_disconnects(alice, conv
     frames = await receive_until(communicator, "token")
     reply_id = frames[-1]["message"]
     await communicator.disconnect()
+    reply = await database_sync_to_async(Message.objects.get)(pk=reply_id)
+    assert reply.status == "stopped"
+    assert reply.content
+
+
+async def test_it_keeps_a_partial_reply_when_the_server_cancels_the_consumer(alice, conversation):
+    """A server shutting down may cancel consumers without a disconnect (Daphne does):
+    the reply is still saved as stopped before the consumer ends."""
+    conversation.max_new_tokens = 3000
+    await database_sync_to_async(conversation.save)()
+    communicator, _ = await connect(alice)
+    await communicator.send_json_to(
+        {"type": "send", "conversation": conversation.pk, "content": "Talk", "parent": None}
+    )
+    frames = await receive_until(communicator, "token")
+    reply_id = frames[-1]["message"]
+    communicator.future.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await communicator.future
     reply = await database_sync_to_async(Message.objects.get)(pk=reply_id)
     assert reply.status == "stopped"
     assert reply.content

@@ -1,5 +1,5 @@
 """Feedback fixtures: alice's conversation with finished replies, logged-in clients,
-and for the browser tests a Daphne server whose replies are a few tokens long."""
+and for the browser tests a Uvicorn server whose replies are a few tokens long."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def bob_client(bob) -> Client:
 def live_server_url(
     django_db_setup: None, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """Daphne serving the whole app against the test database, the tiny model loaded.
+    """Uvicorn serving the whole app against the test database, the tiny model loaded.
 
     Replies stop after a few tokens: feedback tests wait for finished replies.
     Tests that use it need ``transactional_db`` so the server sees their rows.
@@ -63,6 +63,6 @@ def live_server_url(
         CHAT_RATE_LIMIT_MESSAGES="1000",
     )
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # The server keeps Django's safety check.
-    log = tmp_path_factory.mktemp("daphne") / "daphne.log"
+    log = tmp_path_factory.mktemp("server") / "server.log"
     with asgi_server(env, log) as url:
         yield url

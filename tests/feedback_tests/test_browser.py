@@ -1,4 +1,4 @@
-"""Feedback in real headless Chromium against a real Daphne server and the tiny model."""
+"""Feedback in real headless Chromium against a real Uvicorn server and the tiny model."""
 
 from __future__ import annotations
 

@@ -155,6 +155,21 @@ async def test_it_streams_text_only_in_whole_characters(tiny_engine, monkeypatch
     assert "" in pieces  # some tokens really did end mid-character
 
 
+async def test_it_sends_the_held_back_bytes_when_the_length_limit_cuts_a_character(
+    tiny_engine, monkeypatch
+):
+    """A reply cut off inside an emoji still adds up to its decoded text."""
+    tokenizer = tiny_engine.loaded.tokenizer
+    script = tokenizer.encode("Hi 👋", add_special_tokens=False)
+    cut = next(n for n in range(1, len(script)) if tokenizer.decode(script[:n]).endswith("\ufffd"))
+    picks = iter(script)
+    monkeypatch.setattr(local, "pick_token", lambda logits, params, generator: next(picks))
+
+    events = await collect(tiny_engine, ask("Say it", max_new_tokens=cut))
+    assert finished(events).finish_reason is FinishReason.LENGTH
+    assert "".join(token.text for token in tokens(events)) == tokenizer.decode(script[:cut])
+
+
 # -- the context window (512 tokens on the tiny model) --------------------------
 
 

@@ -54,17 +54,21 @@ def process_env(**overrides: str) -> dict[str, str]:
 
 @contextmanager
 def asgi_server(env: dict[str, str], log: Path) -> Iterator[str]:
-    """Run Daphne on a free port; yield its base URL (http://127.0.0.1:PORT)."""
+    """Run Uvicorn as `make run` does, on a free port; yield its base URL."""
     port = free_port()
     command = [
         sys.executable,
         "-m",
-        "daphne",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
+        "uvicorn",
         "config.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--lifespan",
+        "off",
+        "--timeout-graceful-shutdown",
+        "30",
     ]
     with _process(command, env, log):
         url = f"http://127.0.0.1:{port}"
