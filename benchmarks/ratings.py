@@ -153,22 +153,27 @@ def database_matches(clients, told) -> tuple[int, int]:
 
 
 def pairs_consistent(clients) -> bool:
-    """Whether the derived pairs are exactly what the stored ratings imply."""
+    """Whether the derived pairs are exactly what the stored ratings imply.
+
+    Nobody reviews during the run, so every rating and pair is pending.
+    """
     from feedback.models import PreferencePair, Rating
 
     users = [user_id for _, _, user_id in clients]
     ratings = Rating.objects.filter(user_id__in=users).values_list(
-        "user_id", "message_id", "message__parent_id", "value"
+        "user_id", "message_id", "message__parent_id", "value", "status"
     )
     expected = {
-        (user, up_id, down_id)
-        for user, up_id, prompt, up_value in ratings
-        for other, down_id, other_prompt, down_value in ratings
-        if (user, prompt) == (other, other_prompt) and (up_value, down_value) == (1, -1)
+        (user, up_id, down_id, "pending")
+        for user, up_id, prompt, up_value, up_status in ratings
+        for other, down_id, other_prompt, down_value, down_status in ratings
+        if (user, prompt) == (other, other_prompt)
+        and (up_value, down_value) == (1, -1)
+        and up_status == down_status == "pending"
     }
     stored = PreferencePair.objects.filter(
         user_id__in=users, source=PreferencePair.Source.DERIVED
-    ).values_list("user_id", "chosen_id", "rejected_id")
+    ).values_list("user_id", "chosen_id", "rejected_id", "status")
     return set(stored) == expected and len(stored) == len(expected)
 
 
@@ -202,8 +207,10 @@ def main() -> None:
     print(f"rating_p99_ms: {percentile(rates['latencies'], 0.99) * 1000:.1f}")
     print(f"ratings_expected_in_db: {expected}")
     print(f"ratings_matching_in_db: {matching}")
-    print(f"pairs_consistent: {str(pairs_consistent(clients)).lower()}")
-    print(f"nothing_lost: {str(matching == expected and rates['errors'] == 0).lower()}")
+    pairs_right = pairs_consistent(clients)
+    print(f"pairs_consistent: {str(pairs_right).lower()}")
+    nothing_lost = matching == expected and rates["errors"] == 0 and pairs_right
+    print(f"nothing_lost: {str(nothing_lost).lower()}")
     print(f"ratings_per_s: {rating_rate:.0f}")
 
 

@@ -74,14 +74,35 @@ async def reply_stream(
         await send(_with_nonce({"type": "reply_started", "message": message_data(reply)}, nonce))
         await _generate(conversation, user_message, reply, progress, send)
     except asyncio.CancelledError:
-        await asyncio.shield(_finish(reply, progress, send, nonce))
+        await _finish_even_if_cancelled(reply, progress, send, nonce)
         raise
     except ClientGone:
         logger.info("reply %s stopped: the browser went away", reply.pk)
     except Exception as error:  # noqa: BLE001 - the reply fails, the socket lives
         logger.exception("reply %s failed", reply.pk)
         progress.finished = {"finish_reason": "error", "error": f"Generation failed: {error}"}
-    return await _finish(reply, progress, send, nonce)
+    return await _finish_even_if_cancelled(reply, progress, send, nonce)
+
+
+async def _finish_even_if_cancelled(
+    reply: Message, progress: _Progress, send: Send, nonce: str | None
+) -> Message:
+    """Save the reply, waiting it out if this task is cancelled meanwhile.
+
+    A closed socket both fails a send and cancels the task (the consumer's
+    disconnect), and a server shutting down cancels every consumer: the save,
+    one short write, must still happen, and before the consumer ends.
+    """
+    saving = asyncio.ensure_future(_finish(reply, progress, send, nonce))
+    cancelled = False
+    while not saving.done():
+        try:
+            await asyncio.shield(saving)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return saving.result()
 
 
 async def _generate(

@@ -107,8 +107,7 @@ def pairs_derive(*, user_id: int, prompt_message_id: int | None) -> None:
     """Rebuild the derived pairs under one user message from its replies' ratings.
 
     Every thumbs-up sibling is preferred over every thumbs-down sibling. A pair
-    is approved only when both ratings are, excluded when either is. Call it
-    inside a transaction.
+    is approved only when both ratings are, excluded when either is.
     """
     if prompt_message_id is None:
         return
@@ -122,11 +121,14 @@ def pairs_derive(*, user_id: int, prompt_message_id: int | None) -> None:
         **{status.value: status.value for status in ReviewStatus},
         "now": PreferencePair._meta.get_field("created_at").get_db_prep_save(now, connection),
     }
-    with connection.cursor() as cursor:
+    # Joins the caller's transaction (a rating's upsert) or opens one.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         # Two tabs rating siblings at once would each miss the other's rating:
         # derivations under one message take turns (SQLite has one writer anyway).
+        # NO KEY: new replies and explicit pairs pointing at the message need not wait.
         if connection.features.has_select_for_update:
-            cursor.execute(_PROMPT_LOCK_SQL + connection.ops.for_update_sql(), params)
+            lock = connection.ops.for_update_sql(no_key=True)
+            cursor.execute(_PROMPT_LOCK_SQL + lock, params)
         cursor.execute(_PAIRS_DELETE_SQL, params)
         cursor.execute(_PAIRS_DERIVE_SQL, params)
 
@@ -136,12 +138,13 @@ def ratings_review(
 ) -> int:
     """Approve or exclude ratings in bulk, recording who did it and when."""
     with transaction.atomic():
-        affected = list(
-            ratings.order_by("created_at", "id").values_list("user_id", "message__parent_id")
+        # Sorted by message: two reviews at once take the derivation locks in one order.
+        affected = sorted(
+            set(ratings.values_list("message__parent_id", "user_id")),
+            key=lambda key: (key[0] is None, key),
         )
-        affected = list(dict.fromkeys(affected))  # unique, in the order the ratings were made
         count = ratings.update(status=status, reviewed_by=reviewer, reviewed_at=timezone.now())
-        for user_id, prompt_message_id in affected:
+        for prompt_message_id, user_id in affected:
             pairs_derive(user_id=user_id, prompt_message_id=prompt_message_id)
     return count
 

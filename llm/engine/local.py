@@ -257,7 +257,8 @@ class LocalEngine(Engine):
 
     def _new_text(self, job: _Job, last: bool) -> str:
         """The text this token adds; bytes of an unfinished character wait, except
-        after the last token (they become U+FFFD, as in the decoded reply)."""
+        after the last token the length limit allows (they become U+FFFD, as in
+        the decoded reply)."""
         text = self.loaded.tokenizer.decode(job.token_ids, skip_special_tokens=True)
         if text.endswith("\ufffd") and not last:
             return ""

@@ -128,7 +128,7 @@ def _process(command: list[str], env: dict[str, str], log: Path) -> Iterator[sub
         finally:
             process.terminate()
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=40)  # Uvicorn's graceful shutdown may take 30 s
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
