@@ -15,6 +15,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from langchain_core.messages import AIMessageChunk
 
 from chat import selectors, services
@@ -70,6 +71,7 @@ async def reply_stream(
     """Generate, stream and store a reply to ``user_message``."""
     reply = await _create_reply(conversation, user_message)
     progress = _Progress()
+    checkpoints = asyncio.create_task(_checkpoint_regularly(reply, progress))
     try:
         await send(_with_nonce({"type": "reply_started", "message": message_data(reply)}, nonce))
         await _generate(conversation, user_message, reply, progress, send)
@@ -81,7 +83,19 @@ async def reply_stream(
     except Exception as error:  # noqa: BLE001 - the reply fails, the socket lives
         logger.exception("reply %s failed", reply.pk)
         progress.finished = {"finish_reason": "error", "error": f"Generation failed: {error}"}
+    finally:
+        checkpoints.cancel()
     return await _finish_even_if_cancelled(reply, progress, send, nonce)
+
+
+async def _checkpoint_regularly(reply: Message, progress: _Progress) -> None:
+    """Save the text so far every few seconds, waiting in a queue included: if this
+    process dies, the reply keeps it and the stale-reply task sees it was orphaned."""
+    while True:
+        await asyncio.sleep(settings.CHAT_REPLY_CHECKPOINT_SECONDS)
+        await database_sync_to_async(services.reply_checkpoint)(
+            reply_id=reply.pk, content="".join(progress.parts)
+        )
 
 
 async def _finish_even_if_cancelled(

@@ -114,6 +114,13 @@ def reply_start(
     reply.save(update_fields=["model_version", "prompt_messages", "prompt_tokens", "updated_at"])
 
 
+def reply_checkpoint(*, reply_id: int, content: str) -> None:
+    """Save a streaming reply's text so far; it also shows the reply is alive."""
+    Message.objects.filter(pk=reply_id, status=Message.Status.STREAMING).update(
+        content=content, updated_at=timezone.now()
+    )
+
+
 def reply_finish(
     *,
     reply: Message,
@@ -139,7 +146,8 @@ def reply_finish(
 
 
 def stale_replies_fail(*, older_than_seconds: int) -> int:
-    """Mark replies left "streaming" by a process that died as failed."""
+    """Mark replies left "streaming" by a process that died as failed, keeping
+    the text of their last checkpoint."""
     cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
     return Message.objects.filter(status=Message.Status.STREAMING, updated_at__lt=cutoff).update(
         status=Message.Status.FAILED,

@@ -194,9 +194,11 @@ CHAT_DEFAULT_SYSTEM_PROMPT = env_str(
 CHAT_DEFAULT_TEMPERATURE = env_float("CHAT_DEFAULT_TEMPERATURE", 0.7)
 CHAT_DEFAULT_TOP_P = env_float("CHAT_DEFAULT_TOP_P", 0.95)
 CHAT_DEFAULT_MAX_NEW_TOKENS = env_int("CHAT_DEFAULT_MAX_NEW_TOKENS", 512)
-# A reply still "streaming" this long after it started was orphaned by a
-# process that died; the beat task marks it failed.
-CHAT_STALE_REPLY_SECONDS = env_int("CHAT_STALE_REPLY_SECONDS", 900)
+# A streaming reply saves its text so far this often, so a process that dies
+# (killed, out of memory) loses at most these seconds of it...
+CHAT_REPLY_CHECKPOINT_SECONDS = env_float("CHAT_REPLY_CHECKPOINT_SECONDS", 10.0)
+# ...and one not saved for this long was orphaned: the beat task marks it failed.
+CHAT_STALE_REPLY_SECONDS = env_int("CHAT_STALE_REPLY_SECONDS", 60)
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a test ASGI server in another process shares it.
@@ -204,7 +206,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 # django-celery-beat copies these into its tables at start; edit them in the admin.
 CELERY_BEAT_SCHEDULE = {
-    "fail-stale-replies": {"task": "chat.fail_stale_replies", "schedule": 300.0},
+    "fail-stale-replies": {"task": "chat.fail_stale_replies", "schedule": 60.0},
 }
 
 # --- Feedback -------------------------------------------------------------------

@@ -55,6 +55,13 @@ def process_env(**overrides: str) -> dict[str, str]:
 @contextmanager
 def asgi_server(env: dict[str, str], log: Path) -> Iterator[str]:
     """Run Uvicorn as `make run` does, on a free port; yield its base URL."""
+    with asgi_server_process(env, log) as (url, _):
+        yield url
+
+
+@contextmanager
+def asgi_server_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``asgi_server``, also yielding the process (for tests that kill it)."""
     port = free_port()
     command = [
         sys.executable,
@@ -70,10 +77,10 @@ def asgi_server(env: dict[str, str], log: Path) -> Iterator[str]:
         "--timeout-graceful-shutdown",
         "30",
     ]
-    with _process(command, env, log):
+    with _process(command, env, log) as process:
         url = f"http://127.0.0.1:{port}"
         _wait_for(f"{url}/healthz", log)
-        yield url
+        yield url, process
 
 
 @contextmanager
