@@ -79,7 +79,7 @@ async def reply_stream(
         await _finish_even_if_cancelled(reply, progress, send, nonce)
         raise
     except ClientGone:
-        logger.info("reply %s stopped: the browser went away", reply.pk)
+        logger.info("reply %s stopped: its socket closed", reply.pk)
     except Exception as error:  # noqa: BLE001 - the reply fails, the socket lives
         logger.exception("reply %s failed", reply.pk)
         progress.finished = {"finish_reason": "error", "error": f"Generation failed: {error}"}
