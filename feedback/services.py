@@ -305,12 +305,3 @@ def _initial_status(trusted: bool) -> str:
     if trusted and settings.FEEDBACK_AUTO_APPROVE_TRUSTED:
         return ReviewStatus.APPROVED
     return ReviewStatus.PENDING
-
-
-def _combined_status(first: Rating, second: Rating) -> str:
-    statuses = {first.status, second.status}
-    if ReviewStatus.EXCLUDED in statuses:
-        return ReviewStatus.EXCLUDED
-    if statuses == {ReviewStatus.APPROVED}:
-        return ReviewStatus.APPROVED
-    return ReviewStatus.PENDING
