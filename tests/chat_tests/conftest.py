@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import REPO, asgi_server, process_env
+from tests.support.servers import REPO, app_env, asgi_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -39,14 +39,7 @@ def live_server_url(
     Replies may run to 3000 tokens, so they last long enough to watch and stop.
     Tests that use it need ``transactional_db`` so the server sees their rows.
     """
-    env = process_env(
-        CHAT_MODEL=str(tiny_model_4k_dir),
-        ENGINE_PRELOAD="1",
-        INFERENCE_MODE="local",
-        CHAT_DEFAULT_MAX_NEW_TOKENS="3000",
-        CHAT_RATE_LIMIT_MESSAGES="1000",
-    )
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # The server keeps Django's safety check.
+    env = app_env(tiny_model_4k_dir, CHAT_DEFAULT_MAX_NEW_TOKENS="3000")
     log = tmp_path_factory.mktemp("server") / "server.log"
     with asgi_server(env, log) as url:
         yield url

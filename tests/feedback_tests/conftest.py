@@ -18,7 +18,7 @@ from tests.chat_tests.conftest import (  # noqa: F401  (fixtures and hook, share
     pytest_runtest_makereport,
 )
 from tests.support.factories import exchange
-from tests.support.servers import asgi_server, process_env
+from tests.support.servers import app_env, asgi_server
 
 
 @pytest.fixture
@@ -55,14 +55,7 @@ def live_server_url(
     Replies stop after a few tokens: feedback tests wait for finished replies.
     Tests that use it need ``transactional_db`` so the server sees their rows.
     """
-    env = process_env(
-        CHAT_MODEL=str(tiny_model_dir),
-        ENGINE_PRELOAD="1",
-        INFERENCE_MODE="local",
-        CHAT_DEFAULT_MAX_NEW_TOKENS="8",
-        CHAT_RATE_LIMIT_MESSAGES="1000",
-    )
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # The server keeps Django's safety check.
+    env = app_env(tiny_model_dir, CHAT_DEFAULT_MAX_NEW_TOKENS="8")
     log = tmp_path_factory.mktemp("server") / "server.log"
     with asgi_server(env, log) as url:
         yield url

@@ -52,6 +52,20 @@ def process_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def app_env(model_dir: Path, **overrides: str) -> dict[str, str]:
+    """A server running the whole app on the test database, ``model_dir`` loaded
+    in-process; it keeps Django's async-safety check."""
+    defaults = {
+        "CHAT_MODEL": str(model_dir),
+        "ENGINE_PRELOAD": "1",
+        "INFERENCE_MODE": "local",
+        "CHAT_RATE_LIMIT_MESSAGES": "1000",
+    }
+    env = process_env(**{**defaults, **overrides})
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return env
+
+
 @contextmanager
 def asgi_server(env: dict[str, str], log: Path) -> Iterator[str]:
     """Run Uvicorn as `make run` does, on a free port; yield its base URL."""
