@@ -111,7 +111,6 @@ def pairs_derive(*, user_id: int, prompt_message_id: int | None) -> None:
     """
     if prompt_message_id is None:
         return
-    now = timezone.now()
     params = {
         "user": user_id,
         "prompt": prompt_message_id,
@@ -119,7 +118,7 @@ def pairs_derive(*, user_id: int, prompt_message_id: int | None) -> None:
         "up": Rating.Value.UP.value,
         "down": Rating.Value.DOWN.value,
         **{status.value: status.value for status in ReviewStatus},
-        "now": PreferencePair._meta.get_field("created_at").get_db_prep_save(now, connection),
+        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
     }
     # Joins the caller's transaction (a rating's upsert) or opens one.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
@@ -249,16 +248,11 @@ def _own_reply(user: AbstractBaseUser, message_id: object) -> OwnReply:
 
 
 def _rating_upsert(rating: Rating) -> None:
-    fields = ("user", "message", "value", "reasons", "comment", "model_version", "status")
-    params = {
-        name: Rating._meta.get_field(name).get_db_prep_save(
-            getattr(rating, Rating._meta.get_field(name).attname), connection
-        )
-        for name in fields
-    }
-    params["now"] = Rating._meta.get_field("updated_at").get_db_prep_save(
-        rating.updated_at, connection
-    )
+    names = ("user", "message", "value", "reasons", "comment", "model_version", "status")
+    params = {"now": connection.ops.adapt_datetimefield_value(rating.updated_at)}
+    for name in names:
+        field = Rating._meta.get_field(name)
+        params[name] = field.get_db_prep_save(getattr(rating, field.attname), connection)
     _execute(_RATING_UPSERT_SQL, params)
 
 
