@@ -72,6 +72,18 @@ async def send_and_finish(communicator, conversation, content="Hello there", par
     return await receive_until(communicator, "reply_done")
 
 
+async def long_reply_started(user, conversation) -> tuple[WebsocketCommunicator, int]:
+    """A socket whose reply (up to 3000 tokens) has sent its first token; and its id."""
+    conversation.max_new_tokens = 3000
+    await database_sync_to_async(conversation.save)()
+    communicator, _ = await connect(user)
+    await communicator.send_json_to(
+        {"type": "send", "conversation": conversation.pk, "content": "Talk", "parent": None}
+    )
+    frames = await receive_until(communicator, "token")
+    return communicator, frames[-1]["message"]
+
+
 def message_count() -> int:
     return Message.objects.count()
 
@@ -114,13 +126,7 @@ async def test_it_sends_the_history_of_the_branch(alice, conversation):
 
 async def test_it_stops_a_reply_and_keeps_the_partial_text(alice, conversation, settings):
     """Stop ends generation at once; the partial reply is stored as stopped."""
-    conversation.max_new_tokens = 3000
-    await database_sync_to_async(conversation.save)()
-    communicator, _ = await connect(alice)
-    await communicator.send_json_to(
-        {"type": "send", "conversation": conversation.pk, "content": "Talk", "parent": None}
-    )
-    frames = await receive_until(communicator, "token")
+    communicator, _ = await long_reply_started(alice, conversation)
     await communicator.send_json_to({"type": "stop"})
     frames = await receive_until(communicator, "reply_done")
     done = frames[-1]["message"]
@@ -134,14 +140,7 @@ async def test_it_stops_a_reply_and_keeps_the_partial_text(alice, conversation, 
 
 async def test_it_keeps_a_partial_reply_when_the_browser_disconnects(alice, conversation):
     """A closed socket stops the reply; what was written stays, marked stopped."""
-    conversation.max_new_tokens = 3000
-    await database_sync_to_async(conversation.save)()
-    communicator, _ = await connect(alice)
-    await communicator.send_json_to(
-        {"type": "send", "conversation": conversation.pk, "content": "Talk", "parent": None}
-    )
-    frames = await receive_until(communicator, "token")
-    reply_id = frames[-1]["message"]
+    communicator, reply_id = await long_reply_started(alice, conversation)
     await communicator.disconnect()
     reply = await database_sync_to_async(Message.objects.get)(pk=reply_id)
     assert reply.status == "stopped"
@@ -151,14 +150,7 @@ async def test_it_keeps_a_partial_reply_when_the_browser_disconnects(alice, conv
 async def test_it_keeps_a_partial_reply_when_the_server_cancels_the_consumer(alice, conversation):
     """A server shutting down may cancel consumers without a disconnect (Daphne does):
     the reply is still saved as stopped before the consumer ends."""
-    conversation.max_new_tokens = 3000
-    await database_sync_to_async(conversation.save)()
-    communicator, _ = await connect(alice)
-    await communicator.send_json_to(
-        {"type": "send", "conversation": conversation.pk, "content": "Talk", "parent": None}
-    )
-    frames = await receive_until(communicator, "token")
-    reply_id = frames[-1]["message"]
+    communicator, reply_id = await long_reply_started(alice, conversation)
     communicator.future.cancel()
     with pytest.raises(asyncio.CancelledError):
         await communicator.future
