@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from chat.models import Conversation, Message
+from chat.refusals import Refusal
 from llm.sampling import InvalidSampling, SamplingParams
 
 TITLE_LENGTH = 60
@@ -35,11 +35,11 @@ def conversation_create(*, owner: AbstractBaseUser, title: str = "") -> Conversa
 
 
 def conversation_update(*, conversation: Conversation, changes: dict) -> Conversation:
-    """Rename or change settings. Raises ``ValidationError`` naming each bad field."""
+    """Rename or change settings. A ``Refusal`` names each bad field; nothing is saved."""
     allowed = {"title", "system_prompt", "temperature", "top_p", "max_new_tokens"}
     unknown = set(changes) - allowed
     if unknown:
-        raise ValidationError({name: "This field cannot be changed." for name in unknown})
+        _refuse({name: "This field cannot be changed." for name in unknown})
     errors: dict[str, str] = {}
     if "title" in changes:
         title = changes["title"]
@@ -60,7 +60,7 @@ def conversation_update(*, conversation: Conversation, changes: dict) -> Convers
     except InvalidSampling as error:
         errors[error.field] = str(error)
     if errors:
-        raise ValidationError(errors)
+        _refuse(errors)
     for name, value in changes.items():
         setattr(conversation, name, value.strip() if name == "title" else value)
     conversation.save()
@@ -154,6 +154,10 @@ def stale_replies_fail(*, older_than_seconds: int) -> int:
         error="The server stopped while this reply was being written.",
         updated_at=timezone.now(),
     )
+
+
+def _refuse(errors: dict[str, str]) -> None:
+    raise Refusal("invalid", "Some settings are invalid.", fields=errors)
 
 
 def _title_from(content: str) -> str:

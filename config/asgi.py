@@ -8,25 +8,27 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_application = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from chat.inference import InferenceWorkerConsumer, preload_engine  # noqa: E402
-from chat.routing import websocket_urlpatterns  # noqa: E402
+from live import engines  # noqa: E402
+from live.routing import websocket_application  # noqa: E402
+from live.workers import InferenceWorkerConsumer  # noqa: E402
+
+# One engine per process, handed to the consumers. The local one loads its
+# model only when started: a web process in workers mode never does.
+worker_engine = engines.local_engine()
+chat_engine = engines.chat_engine(worker_engine)
 
 application = ProtocolTypeRouter(
     {
         "http": django_application,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": websocket_application(chat_engine),
         # python manage.py runworker inference: the split inference mode.
         "channel": ChannelNameRouter(
-            {settings.INFERENCE_CHANNEL: InferenceWorkerConsumer.as_asgi()}
+            {settings.INFERENCE_CHANNEL: InferenceWorkerConsumer.as_asgi(engine=worker_engine)}
         ),
     }
 )
 
-preload_engine()
+engines.preload(chat_engine)

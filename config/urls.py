@@ -10,7 +10,5 @@ def healthz(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
-    path("", include("chat.auth_urls")),
-    path("", include("chat.urls")),
-    path("", include("feedback.urls")),
+    path("", include("live.urls")),
 ]

@@ -19,6 +19,7 @@ from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber, TruncDate
 
 from chat.models import Message
+from chat.refusals import Refusal
 from feedback.models import FeedbackProfile, PreferencePair, Rating
 
 FORMATS = ("kto", "dpo", "reward", "sft")
@@ -30,7 +31,7 @@ def export_rows(
 ) -> Iterator[dict]:
     """Rows of one format: ``kto`` unpaired, ``dpo``/``reward`` pairs, ``sft`` messages."""
     if format not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+        raise Refusal("invalid", f"format must be one of {', '.join(FORMATS)}", "format")
     if format == "kto":
         return (unpaired_row(rating) for rating in ratings_for_training(status=status, since=since))
     if format == "sft":

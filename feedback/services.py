@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from chat.models import Message
+from chat.refusals import Refusal
 from feedback.models import (
     DOWN_REASONS,
     UP_REASONS,
@@ -24,14 +25,6 @@ from feedback.models import (
 MAX_COMMENT_CHARS = 2000
 RATEABLE = (Message.Status.COMPLETE, Message.Status.STOPPED)
 _VALUES = {"up": Rating.Value.UP, "down": Rating.Value.DOWN}
-
-
-class FeedbackError(Exception):
-    """Refused feedback; nothing was written. ``code`` matches the protocol's error codes."""
-
-    def __init__(self, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.code, self.message, self.field = code, message, field
 
 
 def rating_submit(
@@ -80,7 +73,7 @@ def preference_submit(*, user: AbstractBaseUser, chosen_id: object) -> list[Pref
         )
     )
     if not siblings:
-        raise FeedbackError(
+        raise Refusal(
             "no_siblings", "Regenerate the reply first, then pick the better one.", "message"
         )
     status = _initial_status(chosen.author_trusted)
@@ -156,9 +149,7 @@ def pairs_review(
 
 def profile_update(*, user: AbstractBaseUser, share_for_training: bool) -> FeedbackProfile:
     if not isinstance(share_for_training, bool):
-        raise FeedbackError(
-            "invalid", "share_for_training must be true or false.", "share_for_training"
-        )
+        raise Refusal("invalid", "share_for_training must be true or false.", "share_for_training")
     profile, _ = FeedbackProfile.objects.update_or_create(
         user=user, defaults={"share_for_training": share_for_training}
     )
@@ -232,18 +223,18 @@ class OwnReply:
 def _own_reply(user: AbstractBaseUser, message_id: object) -> OwnReply:
     """The user's finished reply, with its sibling count and the user's trust."""
     if isinstance(message_id, bool) or not isinstance(message_id, int):
-        raise FeedbackError("invalid", "message must be an integer id.", "message")
+        raise Refusal("invalid", "message must be an integer id.", "message")
     if not 0 < message_id < 2**63:
-        raise FeedbackError("not_found", "No such reply (or it is not yours).", "message")
+        raise Refusal("not_found", "No such reply (or it is not yours).", "message")
     params = {"user": user.pk, "message": message_id, "role": Message.Role.ASSISTANT.value}
     with connection.cursor() as cursor:
         cursor.execute(_OWN_REPLY_SQL, params)
         row = cursor.fetchone()
     if row is None:
-        raise FeedbackError("not_found", "No such reply (or it is not yours).", "message")
+        raise Refusal("not_found", "No such reply (or it is not yours).", "message")
     reply = OwnReply(*row[:6], author_trusted=bool(row[6]))
     if reply.status not in RATEABLE:
-        raise FeedbackError("not_rateable", "Only finished replies can be rated.", "message")
+        raise Refusal("not_rateable", "Only finished replies can be rated.", "message")
     return reply
 
 
@@ -263,7 +254,7 @@ def _execute(sql: str, params: dict) -> None:
 
 def _rating_value(value: object) -> int:
     if value not in _VALUES:
-        raise FeedbackError("invalid", 'value must be "up", "down" or null.', "value")
+        raise Refusal("invalid", 'value must be "up", "down" or null.', "value")
     return _VALUES[value]
 
 
@@ -272,10 +263,10 @@ def _clean_reasons(reasons: object, value: int) -> list[str]:
         return []
     allowed = UP_REASONS if value == Rating.Value.UP else DOWN_REASONS
     if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
-        raise FeedbackError("invalid", "reasons must be a list of reason keys.", "reasons")
+        raise Refusal("invalid", "reasons must be a list of reason keys.", "reasons")
     unknown = [reason for reason in reasons if reason not in allowed]
     if unknown:
-        raise FeedbackError(
+        raise Refusal(
             "invalid",
             f"Unknown reason(s) {', '.join(unknown)}; expected: {', '.join(allowed)}.",
             "reasons",
@@ -287,7 +278,7 @@ def _clean_comment(comment: object) -> str:
     if comment is None:
         return ""
     if not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS:
-        raise FeedbackError(
+        raise Refusal(
             "invalid",
             f"comment must be text of at most {MAX_COMMENT_CHARS} characters.",
             "comment",

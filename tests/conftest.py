@@ -51,14 +51,39 @@ def bob(django_user_model):
 
 @pytest.fixture
 def tiny_engine_settings(settings, tiny_model_dir):
-    """Point the app's engine at the tiny model, fresh for this test."""
-    from chat import inference
-
+    """Point the app's settings (the model servers and training use) at the tiny model."""
     settings.CHAT_MODEL = str(tiny_model_dir)
     settings.INFERENCE_MODE = "local"
-    inference.reset_engine()
-    yield settings
-    inference.reset_engine()
+    return settings
+
+
+@pytest.fixture
+def build_engine():
+    """Builds this process's kind of engine for a model folder; closed after the test."""
+    from live.engines import local_engine
+
+    engines = []
+
+    def build(model: Path | str):
+        engines.append(local_engine(str(model)))
+        return engines[-1]
+
+    yield build
+    for engine in engines:
+        engine.close()
+
+
+@pytest.fixture
+def tiny_engine(tiny_engine_settings, build_engine, tiny_model_dir):
+    return build_engine(tiny_model_dir)
+
+
+@pytest.fixture
+def app(tiny_engine):
+    """The websocket application as config/asgi.py builds it, on the tiny model."""
+    from live.routing import websocket_application
+
+    return websocket_application(tiny_engine)
 
 
 def pytest_configure(config) -> None:

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from chat.refusals import Refusal
 from training import services
 from training.models import ModelVersion, ServingConfig, TrainingRun
 
@@ -141,8 +142,8 @@ def reject(modeladmin, request, queryset) -> None:
     for version in queryset:
         try:
             services.version_reject(version=version)
-        except ValueError as error:
-            modeladmin.message_user(request, f"{version}: {error}", messages.ERROR)
+        except Refusal as refusal:
+            modeladmin.message_user(request, f"{version}: {refusal.message}", messages.ERROR)
 
 
 @admin.register(ModelVersion)

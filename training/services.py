@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from chat.refusals import Refusal
 from training.models import ModelVersion, ServingConfig
 
 
@@ -60,7 +61,9 @@ def version_activate(*, version: ModelVersion, by: AbstractBaseUser | None = Non
 
 def version_reject(*, version: ModelVersion) -> ModelVersion:
     if version.status == ModelVersion.Status.ACTIVE:
-        raise ValueError("Activate another version before rejecting the one in service.")
+        raise Refusal(
+            "active_version", "Activate another version before rejecting the one in service."
+        )
     version.status = ModelVersion.Status.REJECTED
     version.save(update_fields=["status"])
     ServingConfig.objects.filter(canary_version=version).update(canary_version=None)
@@ -69,7 +72,7 @@ def version_reject(*, version: ModelVersion) -> ModelVersion:
 
 def canary_set(*, version: ModelVersion | None, percent: int) -> ServingConfig:
     if not 0 <= percent <= 100:
-        raise ValueError("The canary share must be between 0 and 100 percent.")
+        raise Refusal("invalid", "The canary share must be between 0 and 100 percent.", "percent")
     config = ServingConfig.objects.first() or ServingConfig()
     config.canary_version, config.canary_percent = version, percent
     config.save()

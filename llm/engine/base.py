@@ -78,7 +78,9 @@ class EngineError(RuntimeError):
 
 
 class Engine(ABC):
-    """A generation backend. Chosen by the ``INFERENCE_MODE`` setting."""
+    """A generation backend: ``LocalEngine`` (this process's model) or ``RemoteEngine``
+    (inference workers over a channel layer). ``live.engines`` picks one per
+    the ``INFERENCE_MODE`` setting."""
 
     @property
     @abstractmethod
@@ -88,5 +90,11 @@ class Engine(ABC):
     def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
         """Generate for ``request``, yielding events until :class:`Finished`."""
 
+    def start(self) -> None:  # noqa: B027 - nothing to start unless overridden
+        """Begin getting ready (load the model) now rather than on the first request."""
+
     async def wait_ready(self) -> None:  # noqa: B027 - ready at once unless overridden
         """Return once the engine can serve; raise :class:`EngineError` if it cannot."""
+
+    def close(self) -> None:  # noqa: B027 - nothing to release unless overridden
+        """Release what the engine holds (its thread, its model). It serves no more."""

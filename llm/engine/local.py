@@ -42,6 +42,12 @@ logger = logging.getLogger(__name__)
 
 # A prompt gets at least this many tokens of the window, whatever max_new_tokens says.
 MIN_PROMPT_BUDGET = 32
+# Put in the inbox by ``close``: the engine thread ends when it takes it.
+_CLOSE = object()
+
+
+class _Closed(Exception):
+    """Raised on the engine thread when it takes ``_CLOSE``."""
 
 
 @dataclass
@@ -76,6 +82,7 @@ class LocalEngine(Engine):
         self._ready = threading.Event()
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._closed = False
         self.loaded: LoadedModel | None = None
         self.versions: VersionRegistry | None = None
 
@@ -98,7 +105,15 @@ class LocalEngine(Engine):
         if self._state is EngineState.FAILED:
             raise EngineError(f"the model failed to load: {self._error}")
 
+    def close(self) -> None:
+        """End the engine thread; requests it still holds finish as cancelled."""
+        self._closed = True
+        self._inbox.put(_CLOSE)
+
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+        if self._closed:
+            yield Finished(FinishReason.ERROR, 0, None, 0.0, "the engine is closed")
+            return
         self.start()
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[GenerationEvent] = asyncio.Queue()
@@ -144,8 +159,7 @@ class LocalEngine(Engine):
         self._serve()
 
     def _fail_forever(self) -> None:
-        while True:
-            item = self._inbox.get()
+        while (item := self._inbox.get()) is not _CLOSE:
             if isinstance(item, _Job):
                 item.finish(FinishReason.ERROR, f"the model failed to load: {self._error}")
             else:
@@ -158,6 +172,11 @@ class LocalEngine(Engine):
         while True:
             try:
                 self._turn(batch, rows, waiting)
+            except _Closed:
+                for job in [*rows, *waiting]:
+                    if not job.is_done:
+                        job.finish(FinishReason.CANCELLED)
+                return
             except Exception as error:  # noqa: BLE001 - fail the batch, keep serving
                 logger.exception("generation step failed")
                 for job in rows:
@@ -184,6 +203,8 @@ class LocalEngine(Engine):
         try:
             item = self._inbox.get(block=block)
             while True:
+                if item is _CLOSE:
+                    raise _Closed
                 if isinstance(item, _Job):
                     waiting.append(item)
                 else:

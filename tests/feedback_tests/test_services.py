@@ -9,9 +9,9 @@ from django.db import connection
 
 from chat import services as chat_services
 from chat.models import Message
+from chat.refusals import Refusal
 from feedback import services
 from feedback.models import FeedbackProfile, PreferencePair, Rating, ReviewStatus
-from feedback.services import FeedbackError
 from tests.support.factories import exchange
 
 pytestmark = pytest.mark.django_db
@@ -59,10 +59,10 @@ def test_it_resets_review_when_a_rating_changes(alice, bob, replies):
 
 
 def test_it_refuses_to_rate_someone_elses_reply(bob, replies):
-    with pytest.raises(FeedbackError) as error:
+    with pytest.raises(Refusal) as error:
         services.rating_submit(user=bob, message_id=replies[0].pk, value="up")
     assert error.value.code == "not_found"
-    with pytest.raises(FeedbackError):
+    with pytest.raises(Refusal):
         services.preference_submit(user=bob, chosen_id=replies[0].pk)
     assert not Rating.objects.exists() and not PreferencePair.objects.exists()
 
@@ -82,7 +82,7 @@ def test_it_refuses_to_rate_someone_elses_reply(bob, replies):
 )
 def test_it_refuses_invalid_ratings_and_writes_nothing(alice, replies, changes, field):
     arguments = {"user": alice, "message_id": replies[0].pk, **changes}
-    with pytest.raises(FeedbackError) as error:
+    with pytest.raises(Refusal) as error:
         services.rating_submit(**arguments)
     assert (error.value.code, error.value.field) == ("invalid", field)
     assert not Rating.objects.exists()
@@ -90,11 +90,11 @@ def test_it_refuses_invalid_ratings_and_writes_nothing(alice, replies, changes, 
 
 def test_it_refuses_to_rate_user_messages_and_unfinished_replies(alice, conversation, replies):
     user_message = replies[0].parent
-    with pytest.raises(FeedbackError) as error:
+    with pytest.raises(Refusal) as error:
         services.rating_submit(user=alice, message_id=user_message.pk, value="up")
     assert error.value.code == "not_found"
     streaming = chat_services.reply_create(conversation=conversation, parent=user_message)
-    with pytest.raises(FeedbackError) as error:
+    with pytest.raises(Refusal) as error:
         services.rating_submit(user=alice, message_id=streaming.pk, value="up")
     assert error.value.code == "not_rateable"
 
@@ -153,7 +153,7 @@ def test_it_records_an_explicit_choice_and_replaces_it(alice, replies):
 
 def test_it_refuses_a_choice_without_siblings(alice, conversation):
     _, (only,) = exchange(conversation, "Hi", ["Hello"])
-    with pytest.raises(FeedbackError) as error:
+    with pytest.raises(Refusal) as error:
         services.preference_submit(user=alice, chosen_id=only.pk)
     assert error.value.code == "no_siblings"
     assert not PreferencePair.objects.exists()
@@ -171,7 +171,7 @@ def test_it_auto_approves_trusted_users(alice, replies, settings):
 
 def test_it_stores_the_opt_out(alice):
     assert services.profile_update(user=alice, share_for_training=False).share_for_training is False
-    with pytest.raises(FeedbackError):
+    with pytest.raises(Refusal):
         services.profile_update(user=alice, share_for_training="no")
 
 

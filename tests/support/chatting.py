@@ -7,18 +7,24 @@ from channels.testing import WebsocketCommunicator
 
 from chat import services as chat_services
 from chat.models import Message
-from config.asgi import application
 from tests.support.ws import session_cookie
 
 
-async def reply_version(user, conversation) -> str:
+async def chat_socket(app, user) -> WebsocketCommunicator:
+    """A connected ``/ws/chat/`` socket of ``user`` on ``app`` (a websocket application)."""
     cookie = await database_sync_to_async(session_cookie)(user)
     socket = WebsocketCommunicator(
-        application,
+        app,
         "/ws/chat/",
         headers=[(b"origin", b"http://localhost"), (b"cookie", cookie.encode())],
     )
     assert (await socket.connect())[0]
+    return socket
+
+
+async def reply_version(app, user, conversation) -> str:
+    """The version that wrote a reply served through ``app``."""
+    socket = await chat_socket(app, user)
     await socket.send_json_to({"type": "send", "conversation": conversation.pk, "content": "Hi"})
     while True:
         frame = await socket.receive_json_from(timeout=30)

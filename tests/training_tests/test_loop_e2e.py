@@ -55,9 +55,11 @@ def finished_run():
     return TrainingRun.objects.exclude(status__in=["queued", "running"]).first()
 
 
-async def test_beat_and_worker_put_a_better_version_in_service(alice, feedback, loop_env, tmp_path):
+async def test_beat_and_worker_put_a_better_version_in_service(
+    app, alice, feedback, loop_env, tmp_path
+):
     conversation = await new_conversation(alice)
-    assert await reply_version(alice, conversation) == "tiny-random-llama"
+    assert await reply_version(app, alice, conversation) == "tiny-random-llama"
     with (
         celery_process("worker", loop_env, tmp_path / "worker.log"),
         celery_process("beat", loop_env, tmp_path / "beat.log"),
@@ -68,7 +70,7 @@ async def test_beat_and_worker_put_a_better_version_in_service(alice, feedback, 
     version = await database_sync_to_async(lambda: ModelVersion.objects.get(run=run))()
     assert version.status == "active"
     # The same web process, never restarted, now serves the new version.
-    assert await reply_version(alice, conversation) == version.name
+    assert await reply_version(app, alice, conversation) == version.name
 
 
 def test_a_killed_worker_fails_the_run_and_activates_nothing(

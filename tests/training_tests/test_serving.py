@@ -34,29 +34,29 @@ def versions(tiny_engine_settings, tiny_model_dir, adapter_dir):
     return base, v1
 
 
-async def test_it_serves_a_promoted_version_and_rolls_back_without_restart(alice, versions):
+async def test_it_serves_a_promoted_version_and_rolls_back_without_restart(app, alice, versions):
     base, v1 = versions
     conversation = await new_conversation(alice)
-    assert await reply_version(alice, conversation) == "tiny-random-llama"
+    assert await reply_version(app, alice, conversation) == "tiny-random-llama"
     await database_sync_to_async(services.version_activate)(version=v1)
-    assert await reply_version(alice, conversation) == "v1-dpo"
+    assert await reply_version(app, alice, conversation) == "v1-dpo"
     await database_sync_to_async(services.version_activate)(version=base)
-    assert await reply_version(alice, conversation) == "tiny-random-llama"
+    assert await reply_version(app, alice, conversation) == "tiny-random-llama"
     statuses = await database_sync_to_async(
         lambda: dict(ModelVersion.objects.values_list("name", "status"))
     )()
     assert statuses == {"base": "active", "v1-dpo": "retired"}
 
 
-async def test_a_canary_serves_its_share_of_conversations(alice, versions):
+async def test_a_canary_serves_its_share_of_conversations(app, alice, versions):
     """Conversations whose id falls in the canary's share get the candidate."""
     _, v1 = versions
     first, second = await new_conversation(alice), await new_conversation(alice)
     if first.pk % 100 == 99:  # keep both on one side of the 0..99 wheel
         first, second = second, await new_conversation(alice)
     await database_sync_to_async(services.canary_set)(version=v1, percent=first.pk % 100 + 1)
-    assert await reply_version(alice, first) == "v1-dpo"
-    assert await reply_version(alice, second) == "tiny-random-llama"
+    assert await reply_version(app, alice, first) == "v1-dpo"
+    assert await reply_version(app, alice, second) == "tiny-random-llama"
 
 
 def test_only_one_version_is_active(versions):

@@ -13,21 +13,22 @@ from django.test import Client
 
 from chat import services
 from chat.models import Message
-from config.asgi import application
+from live.routing import websocket_application
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
-def engine(tiny_engine_settings, tiny_model_4k_dir):
-    """The tiny model with a long window: a 3000-token reply is still running when stopped."""
-    from chat import inference
-
-    tiny_engine_settings.CHAT_MODEL = str(tiny_model_4k_dir)
-    inference.reset_engine()
+def chat_settings(tiny_engine_settings):
     cache.clear()  # rate-limit counters
     tiny_engine_settings.CHAT_DEFAULT_MAX_NEW_TOKENS = 24
     return tiny_engine_settings
+
+
+@pytest.fixture
+def tiny_engine(build_engine, tiny_model_4k_dir):
+    """The tiny model with a long window: a 3000-token reply is still running when stopped."""
+    return build_engine(tiny_model_4k_dir)
 
 
 @pytest.fixture
@@ -41,11 +42,11 @@ def session_cookie(user) -> bytes:
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
-async def connect(user=None, origin=b"http://localhost") -> WebsocketCommunicator:
+async def connect(app, user=None, origin=b"http://localhost") -> WebsocketCommunicator:
     headers = [(b"origin", origin)]
     if user is not None:
         headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
-    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+    communicator = WebsocketCommunicator(app, "/ws/chat/", headers=headers)
     connected, _ = await communicator.connect()
     assert connected
     frame = await communicator.receive_json_from(timeout=5)
@@ -72,11 +73,11 @@ async def send_and_finish(communicator, conversation, content="Hello there", par
     return await receive_until(communicator, "reply_done")
 
 
-async def long_reply_started(user, conversation) -> tuple[WebsocketCommunicator, int]:
+async def long_reply_started(app, user, conversation) -> tuple[WebsocketCommunicator, int]:
     """A socket whose reply (up to 3000 tokens) has sent its first token; and its id."""
     conversation.max_new_tokens = 3000
     await database_sync_to_async(conversation.save)()
-    communicator, _ = await connect(user)
+    communicator, _ = await connect(app, user)
     await communicator.send_json_to(
         {"type": "send", "conversation": conversation.pk, "content": "Talk", "parent": None}
     )
@@ -88,9 +89,9 @@ def message_count() -> int:
     return Message.objects.count()
 
 
-async def test_it_streams_a_reply_and_stores_what_the_model_saw(alice, conversation):
+async def test_it_streams_a_reply_and_stores_what_the_model_saw(app, alice, conversation):
     """The user message is saved first, tokens stream, then the stored reply arrives."""
-    communicator, _ = await connect(alice)
+    communicator, _ = await connect(app, alice)
     frames = await send_and_finish(communicator, conversation, "What is LoopChat?")
     types = [frame["type"] for frame in frames]
     assert types[:3] == ["message", "conversation", "reply_started"]
@@ -111,9 +112,9 @@ async def test_it_streams_a_reply_and_stores_what_the_model_saw(alice, conversat
     await communicator.disconnect()
 
 
-async def test_it_sends_the_history_of_the_branch(alice, conversation):
+async def test_it_sends_the_history_of_the_branch(app, alice, conversation):
     """A follow-up is generated from the earlier turns of its own branch."""
-    communicator, _ = await connect(alice)
+    communicator, _ = await connect(app, alice)
     first = await send_and_finish(communicator, conversation, "First question")
     first_reply = first[-1]["message"]
     second = await send_and_finish(communicator, conversation, "Second", first_reply["id"])
@@ -124,9 +125,9 @@ async def test_it_sends_the_history_of_the_branch(alice, conversation):
     await communicator.disconnect()
 
 
-async def test_it_stops_a_reply_and_keeps_the_partial_text(alice, conversation, settings):
+async def test_it_stops_a_reply_and_keeps_the_partial_text(app, alice, conversation, settings):
     """Stop ends generation at once; the partial reply is stored as stopped."""
-    communicator, _ = await long_reply_started(alice, conversation)
+    communicator, _ = await long_reply_started(app, alice, conversation)
     await communicator.send_json_to({"type": "stop"})
     frames = await receive_until(communicator, "reply_done")
     done = frames[-1]["message"]
@@ -138,19 +139,21 @@ async def test_it_stops_a_reply_and_keeps_the_partial_text(alice, conversation, 
     await communicator.disconnect()
 
 
-async def test_it_keeps_a_partial_reply_when_the_browser_disconnects(alice, conversation):
+async def test_it_keeps_a_partial_reply_when_the_browser_disconnects(app, alice, conversation):
     """A closed socket stops the reply; what was written stays, marked stopped."""
-    communicator, reply_id = await long_reply_started(alice, conversation)
+    communicator, reply_id = await long_reply_started(app, alice, conversation)
     await communicator.disconnect()
     reply = await database_sync_to_async(Message.objects.get)(pk=reply_id)
     assert reply.status == "stopped"
     assert reply.content
 
 
-async def test_it_keeps_a_partial_reply_when_the_server_cancels_the_consumer(alice, conversation):
+async def test_it_keeps_a_partial_reply_when_the_server_cancels_the_consumer(
+    app, alice, conversation
+):
     """A server shutting down may cancel consumers without a disconnect (Daphne does):
     the reply is still saved as stopped before the consumer ends."""
-    communicator, reply_id = await long_reply_started(alice, conversation)
+    communicator, reply_id = await long_reply_started(app, alice, conversation)
     communicator.future.cancel()
     with pytest.raises(asyncio.CancelledError):
         await communicator.future
@@ -159,9 +162,9 @@ async def test_it_keeps_a_partial_reply_when_the_server_cancels_the_consumer(ali
     assert reply.content
 
 
-async def test_it_regenerates_a_sibling_reply(alice, conversation):
+async def test_it_regenerates_a_sibling_reply(app, alice, conversation):
     """Regenerate writes a new reply under the same user message."""
-    communicator, _ = await connect(alice)
+    communicator, _ = await connect(app, alice)
     first = (await send_and_finish(communicator, conversation))[-1]["message"]
     await communicator.send_json_to({"type": "regenerate", "message": first["id"]})
     frames = await receive_until(communicator, "reply_done")
@@ -172,11 +175,11 @@ async def test_it_regenerates_a_sibling_reply(alice, conversation):
     await communicator.disconnect()
 
 
-async def test_it_refuses_a_second_reply_while_one_runs(alice, conversation):
+async def test_it_refuses_a_second_reply_while_one_runs(app, alice, conversation):
     """One reply at a time per socket: the second request gets a busy error."""
     conversation.max_new_tokens = 3000
     await database_sync_to_async(conversation.save)()
-    communicator, _ = await connect(alice)
+    communicator, _ = await connect(app, alice)
     await communicator.send_json_to(
         {"type": "send", "conversation": conversation.pk, "content": "One", "parent": None}
     )
@@ -208,9 +211,9 @@ BAD_FRAMES = [
 
 
 @pytest.mark.parametrize(("raw", "code"), BAD_FRAMES)
-async def test_it_answers_bad_frames_with_typed_errors(alice, conversation, raw, code):
+async def test_it_answers_bad_frames_with_typed_errors(app, alice, conversation, raw, code):
     """Every malformed frame gets an error frame; nothing is written; the socket lives."""
-    communicator, _ = await connect(alice)
+    communicator, _ = await connect(app, alice)
     await communicator.send_to(text_data=raw)
     error = await communicator.receive_json_from(timeout=5)
     assert error["type"] == "error"
@@ -222,22 +225,50 @@ async def test_it_answers_bad_frames_with_typed_errors(alice, conversation, raw,
     await communicator.disconnect()
 
 
-async def test_it_refuses_binary_frames(alice):
-    communicator, _ = await connect(alice)
+NONCED_REFUSALS = [
+    ({"type": "dance", "nonce": "n1"}, "unknown_type"),
+    ({"nonce": "n2"}, "unknown_type"),
+    ({"type": "send", "conversation": "x", "content": "hi", "nonce": "n3"}, "invalid"),
+    ({"type": "rate", "message": 999_999, "value": "up", "nonce": "n4"}, "not_found"),
+    ({"type": "stop", "nonce": "n5"}, "not_running"),
+]
+
+
+@pytest.mark.parametrize(("frame", "code"), NONCED_REFUSALS)
+async def test_every_refusal_echoes_the_nonce_whatever_stage_refused(app, alice, frame, code):
+    """Type check, field check or service: the error frame carries the frame's nonce."""
+    communicator, _ = await connect(app, alice)
+    await communicator.send_json_to(frame)
+    error = await communicator.receive_json_from(timeout=5)
+    assert (error["type"], error["code"], error["nonce"]) == ("error", code, frame["nonce"])
+    await communicator.disconnect()
+
+
+async def test_a_bad_nonce_is_refused_and_not_echoed(app, alice):
+    communicator, _ = await connect(app, alice)
+    await communicator.send_json_to({"type": "ping", "nonce": "x" * 65})
+    error = await communicator.receive_json_from(timeout=5)
+    assert (error["code"], error["field"]) == ("invalid", "nonce")
+    assert "nonce" not in error
+    await communicator.disconnect()
+
+
+async def test_it_refuses_binary_frames(app, alice):
+    communicator, _ = await connect(app, alice)
     await communicator.send_to(bytes_data=b"\x00\x01")
     error = await communicator.receive_json_from(timeout=5)
     assert error["code"] == "bad_json"
     await communicator.disconnect()
 
 
-async def test_it_hides_another_users_conversation(alice, bob, conversation):
+async def test_it_hides_another_users_conversation(app, alice, bob, conversation):
     """Bob can neither write to nor regenerate in Alice's conversation."""
     alice_frames = None
-    alice_socket, _ = await connect(alice)
+    alice_socket, _ = await connect(app, alice)
     alice_frames = await send_and_finish(alice_socket, conversation)
     await alice_socket.disconnect()
     before = await database_sync_to_async(message_count)()
-    communicator, _ = await connect(bob)
+    communicator, _ = await connect(app, bob)
     await communicator.send_json_to(
         {"type": "send", "conversation": conversation.pk, "content": "mine now", "nonce": "a"}
     )
@@ -251,8 +282,8 @@ async def test_it_hides_another_users_conversation(alice, bob, conversation):
     await communicator.disconnect()
 
 
-async def test_it_refuses_a_parent_from_another_conversation(alice, conversation):
-    communicator, _ = await connect(alice)
+async def test_it_refuses_a_parent_from_another_conversation(app, alice, conversation):
+    communicator, _ = await connect(app, alice)
     other = await database_sync_to_async(services.conversation_create)(owner=alice)
     reply = (await send_and_finish(communicator, other))[-1]["message"]
     before = await database_sync_to_async(message_count)()
@@ -265,9 +296,9 @@ async def test_it_refuses_a_parent_from_another_conversation(alice, conversation
     await communicator.disconnect()
 
 
-async def test_it_rate_limits_generations(alice, conversation, settings):
+async def test_it_rate_limits_generations(app, alice, conversation, settings):
     settings.CHAT_RATE_LIMIT_MESSAGES = 1
-    communicator, _ = await connect(alice)
+    communicator, _ = await connect(app, alice)
     await send_and_finish(communicator, conversation)
     before = await database_sync_to_async(message_count)()
     await communicator.send_json_to(
@@ -280,27 +311,24 @@ async def test_it_rate_limits_generations(alice, conversation, settings):
     await communicator.disconnect()
 
 
-async def test_it_closes_unauthenticated_sockets_with_an_error():
-    communicator, frame = await connect(None)
+async def test_it_closes_unauthenticated_sockets_with_an_error(app):
+    communicator, frame = await connect(app, None)
     assert frame == {"type": "error", "code": "unauthenticated", "message": "Log in first."}
     assert (await communicator.receive_output(timeout=5))["code"] == 4401
 
 
-async def test_it_rejects_foreign_origins(alice):
+async def test_it_rejects_foreign_origins(app, alice):
     communicator = WebsocketCommunicator(
-        application, "/ws/chat/", headers=[(b"origin", b"http://evil.example")]
+        app, "/ws/chat/", headers=[(b"origin", b"http://evil.example")]
     )
     connected, _ = await communicator.connect()
     assert not connected
 
 
-async def test_it_reports_a_model_that_failed_to_load(alice, conversation, settings, tmp_path):
+async def test_it_reports_a_model_that_failed_to_load(alice, conversation, build_engine, tmp_path):
     """A broken model gives engine state failed and engine_unavailable, writing nothing."""
-    from chat import inference
-
-    settings.CHAT_MODEL = str(tmp_path / "no-such-model")
-    inference.reset_engine()
-    communicator, _ = await connect(alice)
+    app = websocket_application(build_engine(tmp_path / "no-such-model"))
+    communicator, _ = await connect(app, alice)
     state = await communicator.receive_json_from(timeout=30)
     assert state["type"] == "engine" and state["state"] == "failed"
     await communicator.send_json_to(

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 
 from chat import services as chat_services
-from config.asgi import application
 from feedback.models import PreferencePair, Rating
+from tests.support.chatting import chat_socket
 from tests.support.factories import exchange
-from tests.support.ws import session_cookie
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -19,17 +17,6 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 def replies(alice):
     conversation = chat_services.conversation_create(owner=alice)
     return exchange(conversation, "Capital of France?", ["Paris.", "Lyon."])[1]
-
-
-async def connect(user) -> WebsocketCommunicator:
-    cookie = await database_sync_to_async(session_cookie)(user)
-    communicator = WebsocketCommunicator(
-        application,
-        "/ws/chat/",
-        headers=[(b"origin", b"http://localhost"), (b"cookie", cookie.encode())],
-    )
-    assert (await communicator.connect())[0]
-    return communicator
 
 
 async def ask(communicator, frame: dict) -> dict:
@@ -44,8 +31,10 @@ def ratings() -> list[tuple[int, int, list, str]]:
     return list(Rating.objects.values_list("message_id", "value", "reasons", "comment"))
 
 
-async def test_it_rates_changes_and_clears_over_the_socket(alice, replies, tiny_engine_settings):
-    socket = await connect(alice)
+async def test_it_rates_changes_and_clears_over_the_socket(
+    app, alice, replies, tiny_engine_settings
+):
+    socket = await chat_socket(app, alice)
     paris = replies[0].pk
     answer = await ask(socket, {"type": "rate", "message": paris, "value": "up", "nonce": "r1"})
     assert answer == {
@@ -72,8 +61,8 @@ async def test_it_rates_changes_and_clears_over_the_socket(alice, replies, tiny_
     await socket.disconnect()
 
 
-async def test_it_records_a_preferred_sibling(alice, replies, tiny_engine_settings):
-    socket = await connect(alice)
+async def test_it_records_a_preferred_sibling(app, alice, replies, tiny_engine_settings):
+    socket = await chat_socket(app, alice)
     answer = await ask(socket, {"type": "prefer", "message": replies[1].pk})
     assert answer == {"type": "preference", "message": replies[1].pk, "rejected": [replies[0].pk]}
     pair = await database_sync_to_async(PreferencePair.objects.get)()
@@ -95,16 +84,16 @@ async def test_it_records_a_preferred_sibling(alice, replies, tiny_engine_settin
         ({"type": "prefer", "message": 999999}, "not_found"),
     ],
 )
-async def test_it_refuses_bad_rating_frames(alice, replies, tiny_engine_settings, frame, code):
-    socket = await connect(alice)
+async def test_it_refuses_bad_rating_frames(app, alice, replies, tiny_engine_settings, frame, code):
+    socket = await chat_socket(app, alice)
     answer = await ask(socket, frame)
     assert (answer["type"], answer["code"]) == ("error", code)
     assert await database_sync_to_async(ratings)() == []
     await socket.disconnect()
 
 
-async def test_it_refuses_to_rate_another_users_reply(bob, replies, tiny_engine_settings):
-    socket = await connect(bob)
+async def test_it_refuses_to_rate_another_users_reply(app, bob, replies, tiny_engine_settings):
+    socket = await chat_socket(app, bob)
     answer = await ask(socket, {"type": "rate", "message": replies[0].pk, "value": "down"})
     assert (answer["code"], answer["field"]) == ("not_found", "message")
     answer = await ask(socket, {"type": "prefer", "message": replies[0].pk})

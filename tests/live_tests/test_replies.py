@@ -9,17 +9,14 @@ from channels.db import database_sync_to_async
 
 from chat import services
 from chat.models import Message
-from chat.replies import ClientGone, reply_stream
+from live.replies import ClientGone, reply_stream
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def long_replies(tiny_engine_settings, tiny_model_4k_dir):
-    from chat import inference
-
-    tiny_engine_settings.CHAT_MODEL = str(tiny_model_4k_dir)
-    inference.reset_engine()
+def long_replies(tiny_engine_settings, build_engine, tiny_model_4k_dir):
+    return build_engine(tiny_model_4k_dir)
 
 
 @database_sync_to_async
@@ -49,7 +46,13 @@ async def test_a_send_to_a_closed_socket_stops_the_reply_and_keeps_its_text(
             sent.append(frame["text"])
 
     task = asyncio.create_task(
-        reply_stream(conversation=conversation, user_message=message, send=send, nonce=None)
+        reply_stream(
+            engine=long_replies,
+            conversation=conversation,
+            user_message=message,
+            send=send,
+            nonce=None,
+        )
     )
     await asyncio.gather(task, return_exceptions=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
 
@@ -13,3 +14,7 @@ class SignupForm(UserCreationForm):
         self.fields["username"].widget.attrs.update(autocomplete="username", autofocus=True)
         for name in ("password1", "password2"):
             self.fields[name].widget.attrs["autocomplete"] = "new-password"
+
+
+class ProfileForm(forms.Form):
+    share_for_training = forms.BooleanField(required=False)

@@ -9,34 +9,39 @@ import logging
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from chat import frames, selectors, services
-from chat.frames import FrameError
-from chat.inference import get_engine
+from chat import selectors, services
 from chat.models import Conversation, Message
-from chat.ratelimit import generation_allowed
-from chat.replies import ClientGone, reply_stream
+from chat.refusals import Refusal
 from chat.serializers import conversation_data, message_data
 from feedback import services as feedback_services
 from feedback.selectors import rating_data
-from feedback.services import FeedbackError
-from llm.engine.base import EngineError, EngineState
+from live import frames
+from live.ratelimit import generation_allowed
+from live.replies import ClientGone, reply_stream
+from llm.engine.base import Engine, EngineError, EngineState
 
 logger = logging.getLogger(__name__)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    """One socket per browser tab; ``engine`` writes its replies (live.routing)."""
+
     running: asyncio.Task | None = None
+
+    def __init__(self, *args, engine: Engine, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.engine = engine
 
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
-            await self.send_json(FrameError("unauthenticated", "Log in first.").as_frame())
+            refusal = Refusal("unauthenticated", "Log in first.")
+            await self.send_json(frames.error_frame(refusal, None))
             await self.close(code=4401)
             return
-        engine = get_engine()
-        await self.send_engine_state(engine.state)
-        if engine.state is EngineState.LOADING:
+        await self.send_engine_state(self.engine.state)
+        if self.engine.state is EngineState.LOADING:
             self.watcher = asyncio.create_task(self._announce_when_ready())
 
     async def __call__(self, scope, receive, send) -> None:
@@ -52,14 +57,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._stop_reply()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # The one translation of refusals for the websocket: any stage after the
+        # frame decoded (its type included) answers with the frame's nonce.
         nonce = None
         try:
-            frame = frames.parse(text_data, bytes_data)
+            frame = frames.decode(text_data, bytes_data)
             nonce = frames.nonce_of(frame)
-            handler = getattr(self, f"on_{frame['type']}")
+            handler = getattr(self, f"on_{frames.frame_type(frame)}")
             await handler(frame, nonce)
-        except FrameError as error:
-            await self.send_json(error.as_frame(nonce))
+        except Refusal as refusal:
+            await self.send_json(frames.error_frame(refusal, nonce))
 
     # -- frame handlers ---------------------------------------------------------
 
@@ -92,7 +99,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_stop(self, frame: dict, nonce: str | None) -> None:
         if self.running is None or self.running.done():
-            raise FrameError("not_running", "No reply is being written.")
+            raise Refusal("not_running", "No reply is being written.")
         self.running.cancel()
 
     async def on_rate(self, frame: dict, nonce: str | None) -> None:
@@ -134,6 +141,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     def _start_reply(self, conversation: Conversation, user_message: Message, nonce: str | None):
         self.running = asyncio.create_task(
             reply_stream(
+                engine=self.engine,
                 conversation=conversation,
                 user_message=user_message,
                 send=self._send_reply_frame,
@@ -154,14 +162,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def _check_idle(self) -> None:
         if self.running is not None and not self.running.done():
-            raise FrameError("busy", "A reply is already being written; stop it or wait.")
+            raise Refusal("busy", "A reply is already being written; stop it or wait.")
 
     async def _check_can_generate(self) -> None:
-        if get_engine().state is EngineState.FAILED:
-            raise FrameError("engine_unavailable", "The model could not be loaded.")
+        if self.engine.state is EngineState.FAILED:
+            raise Refusal("engine_unavailable", "The model could not be loaded.")
         retry_after = await database_sync_to_async(generation_allowed)(user_id=self.user.pk)
         if retry_after is not None:
-            raise FrameError(
+            raise Refusal(
                 "rate_limited",
                 f"Too many messages; try again in {retry_after:.0f} s.",
                 retry_after=retry_after,
@@ -170,17 +178,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _feedback(self, service, **arguments):
         # Short, independent writes: run them on the shared pool (each thread keeps
         # its own connection) instead of queueing behind the one sync thread.
-        try:
-            return await database_sync_to_async(service, thread_sensitive=False)(**arguments)
-        except FeedbackError as error:
-            raise FrameError(error.code, error.message, error.field) from None
+        return await database_sync_to_async(service, thread_sensitive=False)(**arguments)
 
     @database_sync_to_async
     def _conversation(self, conversation_id: int) -> Conversation:
         try:
             return selectors.conversation_get(owner=self.user, conversation_id=conversation_id)
         except Conversation.DoesNotExist:
-            raise FrameError(
+            raise Refusal(
                 "not_found", "No such conversation (or it is not yours).", "conversation"
             ) from None
 
@@ -194,12 +199,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             message = None
         if message is None or not _fits(message, conversation, role):
             field = "parent" if conversation is not None else "message"
-            raise FrameError("not_found", "No such message (or it is not yours).", field)
+            raise Refusal("not_found", "No such message (or it is not yours).", field)
         return message
 
     async def _announce_when_ready(self) -> None:
         try:
-            await get_engine().wait_ready()
+            await self.engine.wait_ready()
         except EngineError as error:
             await self.send_engine_state(EngineState.FAILED, str(error))
             return

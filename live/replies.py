@@ -19,10 +19,10 @@ from django.conf import settings
 from langchain_core.messages import AIMessageChunk
 
 from chat import selectors, services
-from chat.chain import chain_inputs, reply_chain
-from chat.inference import get_engine
 from chat.models import Conversation, Message
 from chat.serializers import message_data
+from live.chain import chain_inputs, reply_chain
+from llm.engine.base import Engine
 from training.services import serving_for
 
 logger = logging.getLogger(__name__)
@@ -66,15 +66,20 @@ class _Progress:
 
 
 async def reply_stream(
-    *, conversation: Conversation, user_message: Message, send: Send, nonce: str | None
+    *,
+    engine: Engine,
+    conversation: Conversation,
+    user_message: Message,
+    send: Send,
+    nonce: str | None,
 ) -> Message:
-    """Generate, stream and store a reply to ``user_message``."""
+    """Generate with ``engine``, stream and store a reply to ``user_message``."""
     reply = await _create_reply(conversation, user_message)
     progress = _Progress()
     checkpoints = asyncio.create_task(_checkpoint_regularly(reply, progress))
     try:
         await send(_with_nonce({"type": "reply_started", "message": message_data(reply)}, nonce))
-        await _generate(conversation, user_message, reply, progress, send)
+        await _generate(engine, conversation, user_message, reply, progress, send)
     except asyncio.CancelledError:
         await _finish_even_if_cancelled(reply, progress, send, nonce)
         raise
@@ -120,6 +125,7 @@ async def _finish_even_if_cancelled(
 
 
 async def _generate(
+    engine: Engine,
     conversation: Conversation,
     user_message: Message,
     reply: Message,
@@ -127,8 +133,9 @@ async def _generate(
     send: Send,
 ) -> None:
     path = await database_sync_to_async(selectors.message_path)(message=user_message)
+    # Which version writes it is the training app's call (canary or active version).
     serving = await database_sync_to_async(serving_for)(conversation_id=conversation.pk)
-    chain = reply_chain(engine=get_engine(), conversation=conversation, serving=serving)
+    chain = reply_chain(engine=engine, conversation=conversation, serving=serving)
     chunks = chain.astream(chain_inputs(conversation=conversation, path=path))
     async with aclosing(chunks):  # leaving early (ClientGone) ends the generation now
         async for chunk in chunks:

@@ -1,0 +1,1 @@
+"""The JSON HTTP API of docs/protocol.md: conversations and feedback."""

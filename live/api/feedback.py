@@ -1,0 +1,72 @@
+"""Feedback over HTTP: rate or clear a reply, prefer a sibling, the training opt-out.
+
+A refused request answers 400 with the websocket's error codes; a reply that
+is missing or someone else's answers 404.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from chat.refusals import Refusal
+from feedback import selectors, services
+from feedback.models import FeedbackProfile
+from live.api.base import ApiView, json_object
+
+
+class FeedbackApiView(ApiView):
+    always_name_field = True
+
+
+class RatingApi(FeedbackApiView):
+    def put(self, request: HttpRequest, message_id: str) -> JsonResponse:
+        body = _body(request)
+        if body.get("value") is None:
+            # Clearing is DELETE: a PUT that forgot its value must not wipe a rating.
+            raise Refusal("invalid", 'value must be "up" or "down".', "value")
+        rating = services.rating_submit(
+            user=request.user,
+            message_id=_message_id(message_id),
+            value=body["value"],
+            reasons=body.get("reasons"),
+            comment=body.get("comment"),
+        )
+        return JsonResponse({"rating": selectors.rating_data(rating)})
+
+    def delete(self, request: HttpRequest, message_id: str) -> HttpResponse:
+        services.rating_submit(user=request.user, message_id=_message_id(message_id), value=None)
+        return HttpResponse(status=204)
+
+
+class PreferenceApi(FeedbackApiView):
+    def post(self, request: HttpRequest, message_id: str) -> JsonResponse:
+        chosen_id = _message_id(message_id)
+        pairs = services.preference_submit(user=request.user, chosen_id=chosen_id)
+        rejected = [pair.rejected_id for pair in pairs]
+        return JsonResponse({"chosen": chosen_id, "rejected": rejected}, status=201)
+
+
+class ProfileApi(FeedbackApiView):
+    def get(self, request: HttpRequest) -> JsonResponse:
+        return JsonResponse(_profile_data(selectors.profile_get(user=request.user)))
+
+    def patch(self, request: HttpRequest) -> JsonResponse:
+        body = _body(request)
+        profile = services.profile_update(
+            user=request.user, share_for_training=body.get("share_for_training")
+        )
+        return JsonResponse(_profile_data(profile))
+
+
+def _body(request: HttpRequest) -> dict:
+    refusal = Refusal("bad_json", "The request body must be a JSON object.")
+    return json_object(request, refusal=refusal)
+
+
+def _message_id(text: str) -> int | str:
+    """The path's id as an integer; anything else goes on for the service to refuse."""
+    return int(text) if text.isascii() and text.isdigit() else text
+
+
+def _profile_data(profile: FeedbackProfile) -> dict:
+    return {"share_for_training": profile.share_for_training}

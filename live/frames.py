@@ -1,0 +1,91 @@
+"""Parsing and checking client websocket frames (see docs/protocol.md)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from chat.refusals import Refusal
+
+CLIENT_TYPES = {"send", "regenerate", "stop", "ping", "rate", "prefer"}
+MAX_NONCE_CHARS = 64
+
+
+@dataclass(frozen=True)
+class SendFrame:
+    conversation_id: int
+    content: str
+    parent_id: int | None
+
+
+def decode(text_data: str | None, bytes_data: bytes | None) -> dict:
+    """The frame as a JSON object, or a Refusal (before any nonce can be read)."""
+    if text_data is None:
+        raise Refusal("bad_json", "Frames must be JSON text, not binary.")
+    if len(text_data.encode()) > settings.CHAT_MAX_FRAME_BYTES:
+        raise Refusal(
+            "frame_too_large", f"Frames may be at most {settings.CHAT_MAX_FRAME_BYTES} bytes."
+        )
+    try:
+        frame = json.loads(text_data)
+    except json.JSONDecodeError:
+        raise Refusal("bad_json", "The frame is not valid JSON.") from None
+    if not isinstance(frame, dict):
+        raise Refusal("bad_json", "A frame must be a JSON object.")
+    return frame
+
+
+def nonce_of(frame: dict) -> str | None:
+    """The frame's nonce, if it is one the answer may echo."""
+    nonce = frame.get("nonce")
+    return nonce if isinstance(nonce, str) and len(nonce) <= MAX_NONCE_CHARS else None
+
+
+def frame_type(frame: dict) -> str:
+    """The frame's checked ``type``; a bad type or nonce is refused."""
+    if frame.get("type") not in CLIENT_TYPES:
+        known = ", ".join(sorted(CLIENT_TYPES))
+        raise Refusal("unknown_type", f"Unknown frame type; expected one of: {known}.", "type")
+    if frame.get("nonce") is not None and nonce_of(frame) is None:
+        raise Refusal(
+            "invalid", f"nonce must be a string of at most {MAX_NONCE_CHARS} characters.", "nonce"
+        )
+    return frame["type"]
+
+
+def error_frame(refusal: Refusal, nonce: str | None) -> dict:
+    """The ``error`` frame answering a refused frame."""
+    frame = {"type": "error", **refusal.as_dict()}
+    if nonce is not None:
+        frame["nonce"] = nonce
+    return frame
+
+
+def send_frame(frame: dict) -> SendFrame:
+    content = frame.get("content")
+    if not isinstance(content, str):
+        raise Refusal("invalid", "content must be a string.", "content")
+    if not content.strip():
+        raise Refusal("empty_message", "The message is empty.", "content")
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    if len(content) > limit:
+        raise Refusal(
+            "message_too_long",
+            f"The message is {len(content)} characters long; the limit is {limit}.",
+            "content",
+        )
+    parent = frame.get("parent")
+    return SendFrame(
+        conversation_id=required_id(frame, "conversation"),
+        content=content,
+        parent_id=None if parent is None else required_id(frame, "parent"),
+    )
+
+
+def required_id(frame: dict, field: str) -> int:
+    value = frame.get(field)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise Refusal("invalid", f"{field} must be a positive integer id.", field)
+    return value

@@ -1,0 +1,91 @@
+"""Pages: sign up, the chat app shell, the account settings.
+
+The server renders only the shell; static/js/ drives the rest through the
+JSON API (live.api) and the websocket (live.consumers).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.views.decorators.http import require_http_methods
+
+from chat import selectors
+from chat.models import Conversation
+from feedback import selectors as feedback_selectors
+from feedback import services as feedback_services
+from feedback.selectors import reason_choices
+from feedback.services import MAX_COMMENT_CHARS
+from live.forms import ProfileForm, SignupForm
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("chat:index")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        login(request, form.save())
+        return redirect("chat:index")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def index(request: HttpRequest) -> HttpResponse:
+    return _app_page(request, conversation_id=None)
+
+
+@login_required
+def conversation_page(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    try:
+        conversation = selectors.conversation_get(
+            owner=request.user, conversation_id=conversation_id
+        )
+    except Conversation.DoesNotExist:
+        raise Http404("No such conversation.") from None
+    return _app_page(request, conversation_id=conversation.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request: HttpRequest) -> HttpResponse:
+    """The account settings: whether feedback may be used for training."""
+    if request.method == "POST":
+        form = ProfileForm(request.POST)
+        form.is_valid()  # A lone optional checkbox is always valid.
+        profile = feedback_services.profile_update(
+            user=request.user, share_for_training=form.cleaned_data["share_for_training"]
+        )
+        messages.success(request, _saved_message(profile.share_for_training))
+        return redirect("feedback:settings")
+    profile = feedback_selectors.profile_get(user=request.user)
+    return render(request, "feedback/settings.html", {"profile": profile})
+
+
+def _app_page(request: HttpRequest, *, conversation_id: int | None) -> HttpResponse:
+    client_config = {
+        "conversationId": conversation_id,
+        "maxMessageChars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "loginUrl": resolve_url(settings.LOGIN_URL),
+        "feedback": _feedback_config(),
+    }
+    return render(request, "chat/app.html", {"client_config": client_config})
+
+
+def _feedback_config() -> dict:
+    """The preset reasons for each thumb (key -> label, in order) and the comment limit."""
+    choices = reason_choices()
+    return {
+        "reasons": {"up": choices["up"], "down": choices["down"]},
+        "maxCommentChars": MAX_COMMENT_CHARS,
+    }
+
+
+def _saved_message(share_for_training: bool) -> str:
+    if share_for_training:
+        return "Saved. Replies you rate may be used to improve the model."
+    return "Saved. None of your feedback will be used to improve the model."

@@ -1,0 +1,17 @@
+"""The websocket side of the ASGI application, around the engine it serves with."""
+
+from __future__ import annotations
+
+from channels.auth import AuthMiddlewareStack
+from channels.routing import URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
+from django.urls import path
+
+from live.consumers import ChatConsumer
+from llm.engine.base import Engine
+
+
+def websocket_application(engine: Engine):
+    """``/ws/chat/``: origin-checked, session-authenticated, replies from ``engine``."""
+    routes = [path("ws/chat/", ChatConsumer.as_asgi(engine=engine))]
+    return AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routes)))
