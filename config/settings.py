@@ -35,6 +35,15 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+def env_knobs(prefix: str) -> dict[str, str]:
+    """Variables named ``prefix`` + a knob's name in capitals, as ``{knob: text}``."""
+    return {
+        name[len(prefix) :].lower(): value
+        for name, value in os.environ.items()
+        if name.startswith(prefix) and len(name) > len(prefix)
+    }
+
+
 DATA_DIR = Path(env_str("LOOPCHAT_DATA_DIR", str(BASE_DIR / "var")))
 
 SECRET_KEY = env_str("SECRET_KEY", "insecure-development-key-change-me-in-production")
@@ -223,27 +232,21 @@ TRAINING_MIN_EXAMPLES = env_int("TRAINING_MIN_EXAMPLES", 8)
 # With this many pairs a reward model is trained; if it passes its own held-out
 # evaluation, runs add an online RL stage (RLOO) against it.
 TRAINING_MIN_REWARD_PAIRS = env_int("TRAINING_MIN_REWARD_PAIRS", 32)
-TRAINING_RL_STEPS = env_int("TRAINING_RL_STEPS", 8)
 # "" lets the data choose (pairs -> DPO, mostly thumbs -> KTO); or dpo / kto / online_rl.
 TRAINING_METHOD = env_str("TRAINING_METHOD", "")
 TRAINING_EVAL_FRACTION = env_float("TRAINING_EVAL_FRACTION", 0.25)
-TRAINING_MAX_STEPS = env_int("TRAINING_MAX_STEPS", 16)
-TRAINING_LEARNING_RATE = env_float("TRAINING_LEARNING_RATE", 1e-4)
 TRAINING_TICK_SECONDS = env_float("TRAINING_TICK_SECONDS", 300.0)
 # A run whose heartbeat is older than this is taken as dead (worker killed).
 TRAINING_HEARTBEAT_TIMEOUT = env_int("TRAINING_HEARTBEAT_TIMEOUT", 120)
 TRAINING_TIME_LIMIT = env_int("TRAINING_TIME_LIMIT", 3 * 3600)
-# Gate thresholds (see llm/evaluation/thresholds.py for their meaning).
-GATE_MIN_MARGIN_GAIN = env_float("GATE_MIN_MARGIN_GAIN", 1.0)
-GATE_MIN_WIN_RATE = env_float("GATE_MIN_WIN_RATE", 0.6)
-GATE_MAX_KL_PER_TOKEN = env_float("GATE_MAX_KL_PER_TOKEN", 0.5)
-GATE_MAX_DEGENERATE_SHARE = env_float("GATE_MAX_DEGENERATE_SHARE", 0.25)
-GATE_MAX_LENGTH_RATIO = env_float("GATE_MAX_LENGTH_RATIO", 1.5)
-# How much likelier (nats) a candidate may find empty or looping replies than its parent.
-GATE_MAX_DEGENERATE_GAIN = env_float("GATE_MAX_DEGENERATE_GAIN", 2.0)
-# A reward model must rank this share of held-out pairs right before RL may use it.
-GATE_MIN_REWARD_ACCURACY = env_float("GATE_MIN_REWARD_ACCURACY", 0.7)
-GATE_MIN_REWARD_PAIRS = env_int("GATE_MIN_REWARD_PAIRS", 4)
+# Knobs of the training jobs and the gate. Their defaults live once, in their
+# dataclasses (llm/training/config.py, llm/evaluation/thresholds.py); any field
+# is set as PREFIX + its name in capitals: TRAINING_MAX_STEPS=32,
+# TRAINING_LEARNING_RATE=5e-5, TRAINING_RL_MAX_STEPS=4 (online RL), GATE_MAX_LENGTH_RATIO=1.8,
+# GATE_MIN_REWARD_ACCURACY=0.8. training/knobs.py builds the dataclasses.
+TRAINING_KNOBS = env_knobs("TRAINING_")
+TRAINING_RL_KNOBS = env_knobs("TRAINING_RL_")
+GATE_KNOBS = env_knobs("GATE_")
 
 CELERY_TASK_ROUTES = {"training.run": {"queue": "training"}}
 CELERY_TASK_ANNOTATIONS = {

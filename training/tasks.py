@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from training import pipeline, selectors
+from training import runs, selectors
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 @shared_task(name="training.tick")
 def tick() -> str:
     """Start a run when enough new approved feedback arrived; never two at once."""
-    failed = pipeline.stale_runs_fail()
+    failed = runs.stale_runs_fail()
     if failed:
         logger.warning("marked %s training run(s) failed: no heartbeat", failed)
     if selectors.run_in_flight() is not None:
@@ -24,7 +24,7 @@ def tick() -> str:
     new = selectors.new_feedback_count()
     if new < settings.TRAINING_MIN_NEW_FEEDBACK:
         return f"{new} new approved feedback rows; waiting for {settings.TRAINING_MIN_NEW_FEEDBACK}"
-    run = pipeline.training_run_create(trigger="schedule")
+    run = runs.training_run_create(trigger="schedule")
     if run is None:
         return "a run is in flight"
     transaction.on_commit(lambda: run_training.delay(run.pk))
@@ -35,5 +35,9 @@ def tick() -> str:
 # retried: the tick finds the run's heartbeat stopped and fails it.
 @shared_task(name="training.run")
 def run_training(run_id: int) -> str:
+    # Imported here, not at the top: the pipeline loads torch and TRL, which beat
+    # and the default worker (they import this module for tick) need not hold.
+    from training import pipeline
+
     run = pipeline.training_run_execute(run_id=run_id)
     return f"run {run.pk}: {run.status}"

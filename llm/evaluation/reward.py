@@ -34,15 +34,15 @@ def evaluate_reward_model(
     accuracy = fmean(margin > 0 for margin in margins) if margins else None
     passed = (
         accuracy is not None
-        and len(margins) >= thresholds.min_pairs
-        and accuracy >= thresholds.min_accuracy
+        and len(margins) >= thresholds.min_reward_pairs
+        and accuracy >= thresholds.min_reward_accuracy
     )
     return RewardModelReport(
         passed=passed,
         accuracy=accuracy,
         mean_margin=fmean(margins) if margins else None,
         pairs=len(margins),
-        min_accuracy=thresholds.min_accuracy,
+        min_accuracy=thresholds.min_reward_accuracy,
     )
 
 

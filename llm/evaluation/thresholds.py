@@ -1,4 +1,8 @@
-"""What a candidate must show before it may replace its parent. Every value is settable."""
+"""What a candidate must show before it may replace its parent.
+
+The defaults are written here and nowhere else; the app sets any field from
+the environment as ``GATE_`` + its name in capitals (training/knobs.py).
+"""
 
 from __future__ import annotations
 
@@ -35,5 +39,7 @@ class GateThresholds:
 
 @dataclass
 class RewardModelThresholds:
-    min_accuracy: float = 0.7
-    min_pairs: int = 4
+    # A reward model must rank this share of held-out pairs right, on at least
+    # this many pairs, before online RL may use it.
+    min_reward_accuracy: float = 0.7
+    min_reward_pairs: int = 4

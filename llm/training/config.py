@@ -1,5 +1,9 @@
 """Knobs for the training jobs, as dataclasses with defaults that work on a CPU.
 
+The defaults are written here and nowhere else; the app sets any scalar field
+from the environment as ``TRAINING_`` (online RL: ``TRAINING_RL_``) + its name
+in capitals (training/knobs.py).
+
 One shared base (steps, batch, learning rate, LoRA) and one subclass per
 method. ``trainer_arguments`` turns the shared part into keyword arguments for
 any TRL config: no hub, no checkpoints, a log line per step, bf16 only on a

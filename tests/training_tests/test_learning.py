@@ -11,7 +11,7 @@ from chat.models import Message
 from feedback import services as feedback_services
 from feedback.models import PreferencePair
 from tests.llm_tests.training.synthetic import degenerate_pairs, polite_pairs
-from training import pipeline, services
+from training import pipeline, runs, services
 from training.models import ModelVersion
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -22,7 +22,7 @@ def smollm2_training(settings, smollm2_dir, tmp_path, bob):
     settings.CHAT_MODEL = str(smollm2_dir)
     settings.MODEL_VERSIONS_DIR = tmp_path / "versions"
     settings.TRAINING_METHOD = "dpo"
-    settings.TRAINING_MAX_STEPS = 8
+    settings.TRAINING_KNOBS = {"max_steps": 8}
     settings.TRAINING_MIN_REWARD_PAIRS = 10_000  # the DPO stage is what is under test
     base = ModelVersion.objects.create(name="base", base_model=str(smollm2_dir))
     services.version_activate(version=base)
@@ -57,7 +57,7 @@ def store_pairs(user, reviewer, rows) -> None:
 
 def test_it_learns_the_preferred_trait_and_promotes_it(alice, bob, smollm2_training):
     store_pairs(alice, bob, polite_pairs(0, 32))
-    run = pipeline.training_run_execute(run_id=pipeline.training_run_create().pk)
+    run = pipeline.training_run_execute(run_id=runs.training_run_create().pk)
     report = run.version.gate_report
     assert run.status == "succeeded", (run.reason, run.error, report)
     gate = report["metrics"]
@@ -68,7 +68,7 @@ def test_it_learns_the_preferred_trait_and_promotes_it(alice, bob, smollm2_train
 
 def test_it_rejects_a_candidate_that_prefers_degenerate_replies(alice, bob, smollm2_training):
     store_pairs(alice, bob, degenerate_pairs(0, 32))
-    run = pipeline.training_run_execute(run_id=pipeline.training_run_create().pk)
+    run = pipeline.training_run_execute(run_id=runs.training_run_create().pk)
     assert run.status == "rejected", (run.error, run.version and run.version.gate_report)
     assert run.version.status == "rejected"
     failed = {c["name"] for c in run.version.gate_report["checks"] if not c["passed"]}

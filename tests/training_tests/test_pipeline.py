@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from training import pipeline, tasks
+from training import pipeline, runs, tasks
 from training.models import ModelVersion, TrainingRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def tiny_training(settings, tiny_model_dir, tmp_path):
     settings.CHAT_MODEL = str(tiny_model_dir)
     settings.MODEL_VERSIONS_DIR = tmp_path / "versions"
-    settings.TRAINING_MAX_STEPS = 2
+    settings.TRAINING_KNOBS = {"max_steps": 2}
     settings.TRAINING_MIN_NEW_FEEDBACK = 10
     settings.CELERY_TASK_ALWAYS_EAGER = True
     return settings
@@ -24,16 +24,18 @@ def tiny_training(settings, tiny_model_dir, tmp_path):
 
 def permissive_gate(settings) -> None:
     """The tiny random model cannot learn for real: these tests check the plumbing."""
-    settings.GATE_MIN_MARGIN_GAIN = -1e9
-    settings.GATE_MIN_WIN_RATE = 0.0
-    settings.GATE_MAX_KL_PER_TOKEN = 1e9
-    settings.GATE_MAX_DEGENERATE_SHARE = 1.0
-    settings.GATE_MAX_LENGTH_RATIO = 1e9
-    settings.GATE_MAX_DEGENERATE_GAIN = 1e9
+    settings.GATE_KNOBS = {
+        "min_margin_gain": -1e9,
+        "min_win_rate": 0.0,
+        "max_kl_per_token": 1e9,
+        "max_degenerate_share": 1.0,
+        "max_length_ratio": 1e9,
+        "max_degenerate_gain": 1e9,
+    }
 
 
 def run_once() -> TrainingRun:
-    run = pipeline.training_run_create(trigger="manual")
+    run = runs.training_run_create(trigger="manual")
     return pipeline.training_run_execute(run_id=run.pk)
 
 
@@ -70,9 +72,8 @@ def test_a_reward_model_that_passes_adds_an_online_rl_stage(tiny_training, feedb
     """Enough pairs train a reward model; once it passes, RLOO follows DPO against it."""
     permissive_gate(tiny_training)
     tiny_training.TRAINING_MIN_REWARD_PAIRS = 4
-    tiny_training.GATE_MIN_REWARD_ACCURACY = 0.0
-    tiny_training.GATE_MIN_REWARD_PAIRS = 1
-    tiny_training.TRAINING_RL_STEPS = 1
+    tiny_training.GATE_KNOBS.update(min_reward_accuracy=0.0, min_reward_pairs=1)
+    tiny_training.TRAINING_RL_KNOBS = {"max_steps": 1}
     run = run_once()
     assert run.status == "succeeded", run.error or run.reason
     assert run.method == "dpo+online_rl", run.log
@@ -85,7 +86,7 @@ def test_a_reward_model_that_passes_adds_an_online_rl_stage(tiny_training, feedb
 
 def test_a_candidate_that_fails_the_gate_is_rejected(tiny_training, feedback):
     permissive_gate(tiny_training)
-    tiny_training.GATE_MIN_MARGIN_GAIN = 1e9
+    tiny_training.GATE_KNOBS["min_margin_gain"] = 1e9
     run = run_once()
     assert run.status == "rejected"
     assert "heldout_margin" in run.reason
@@ -104,10 +105,10 @@ def test_a_failing_run_is_recorded_and_cleaned_up(tiny_training, feedback, tmp_p
 
 
 def test_only_one_run_is_in_flight(tiny_training):
-    first = pipeline.training_run_create()
-    assert pipeline.training_run_create() is None
-    pipeline._finish(first, TrainingRun.Status.SKIPPED)
-    assert pipeline.training_run_create() is not None
+    first = runs.training_run_create()
+    assert runs.training_run_create() is None
+    runs.training_run_finish(first, TrainingRun.Status.SKIPPED)
+    assert runs.training_run_create() is not None
 
 
 def test_the_tick_waits_for_enough_new_feedback(tiny_training, feedback):

@@ -1,14 +1,14 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from training import pipeline
+from training import pipeline, runs
 
 
 class Command(BaseCommand):
     help = "Run the retraining pipeline now, in the foreground, with a progress bar."
 
     def handle(self, *args, **options) -> None:
-        run = pipeline.training_run_create(trigger="manual")
+        run = runs.training_run_create(trigger="manual")
         if run is None:
             raise CommandError("A training run is already queued or running.")
         bar = tqdm(total=0, unit="step", dynamic_ncols=True)
