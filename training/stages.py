@@ -68,15 +68,12 @@ def _online_rl(job: StageJob) -> object:
     )
 
 
+_COMMON = ("base_model", "output_dir", "parent", "config", "progress", "should_stop")
+
+
 def _common(job: StageJob) -> dict:
-    return {
-        "base_model": job.base_model,
-        "output_dir": job.output_dir,
-        "parent": job.parent,
-        "config": job.config,
-        "progress": job.progress,
-        "should_stop": job.should_stop,
-    }
+    """The keyword arguments every TRL job of llm.training takes alike."""
+    return {name: getattr(job, name) for name in _COMMON}
 
 
 STAGES: dict[str, Stage] = {

@@ -6,18 +6,11 @@ dicts; these functions are the one place that knows their shape.
 
 from __future__ import annotations
 
-from llm.engine.base import (
-    Finished,
-    FinishReason,
-    GenerationEvent,
-    GenerationRequest,
-    Started,
-    Token,
-)
+from llm.engine import base as events
 from llm.sampling import SamplingParams
 
 
-def request_to_wire(request: GenerationRequest) -> dict:
+def request_to_wire(request: events.GenerationRequest) -> dict:
     return {
         "request_id": request.request_id,
         "messages": request.messages,
@@ -27,8 +20,8 @@ def request_to_wire(request: GenerationRequest) -> dict:
     }
 
 
-def request_from_wire(data: dict) -> GenerationRequest:
-    return GenerationRequest(
+def request_from_wire(data: dict) -> events.GenerationRequest:
+    return events.GenerationRequest(
         messages=data["messages"],
         sampling=SamplingParams.from_dict(data["sampling"]),
         version=data.get("version"),
@@ -37,10 +30,10 @@ def request_from_wire(data: dict) -> GenerationRequest:
     )
 
 
-def event_to_wire(event: GenerationEvent) -> dict:
-    if isinstance(event, Token):
+def event_to_wire(event: events.GenerationEvent) -> dict:
+    if isinstance(event, events.Token):
         return {"type": "inference.token", "text": event.text, "token_id": event.token_id}
-    if isinstance(event, Started):
+    if isinstance(event, events.Started):
         return {
             "type": "inference.started",
             "prompt_messages": event.prompt_messages,
@@ -57,16 +50,16 @@ def event_to_wire(event: GenerationEvent) -> dict:
     }
 
 
-def event_from_wire(message: dict) -> GenerationEvent:
+def event_from_wire(message: dict) -> events.GenerationEvent:
     kind = message["type"]
     if kind == "inference.token":
-        return Token(message["text"], message["token_id"])
+        return events.Token(message["text"], message["token_id"])
     if kind == "inference.started":
-        return Started(
+        return events.Started(
             message["prompt_messages"], message["prompt_tokens"], message["model_version"]
         )
-    return Finished(
-        FinishReason(message["finish_reason"]),
+    return events.Finished(
+        events.FinishReason(message["finish_reason"]),
         message["completion_tokens"],
         message["time_to_first_token"],
         message["duration"],
