@@ -1,4 +1,4 @@
-"""The feedback HTTP API of docs/protocol.md and the account settings page."""
+"""The feedback HTTP API of docs/protocol.md (live.api.feedback) and the account settings page."""
 
 from __future__ import annotations
 
