@@ -12,6 +12,8 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from transformers import PreTrainedTokenizerBase
+
 from llm.evaluation.degeneracy import degeneracy_reasons, degenerate_share
 from llm.evaluation.generation import Reply, greedy_replies, reply_sequence, stop_token_ids
 from llm.evaluation.probes import degenerate_probes
@@ -41,6 +43,9 @@ class CandidateMeasurements:
     candidate_replies: list[Reply]
     # Per probe kind ("empty", "loop"): log p gain (candidate - parent) of each probe.
     probe_gains: dict[str, list[float]] = field(default_factory=dict)
+    # The held-out pairs' own replies, tokenized like generated ones: what the feedback asked for.
+    chosen_replies: list[Reply] = field(default_factory=list)
+    rejected_replies: list[Reply] = field(default_factory=list)
 
 
 def evaluate_candidate(
@@ -94,6 +99,7 @@ def measure_candidate(
         if reply.token_ids or reply.finished
     ]
     probes = degenerate_probes(scoring.tokenizer, encoded, parent_replies, stops)
+    chosen_replies, rejected_replies = _feedback_replies(scoring.tokenizer, heldout_pairs)
     return CandidateMeasurements(
         parent_margins=parent_margins,
         candidate_margins=candidate_margins,
@@ -102,6 +108,8 @@ def measure_candidate(
         parent_replies=parent_replies,
         candidate_replies=candidate_replies,
         probe_gains={kind: _gains(scoring, parent_name, seqs) for kind, seqs in probes.items()},
+        chosen_replies=chosen_replies,
+        rejected_replies=rejected_replies,
     )
 
 
@@ -120,6 +128,23 @@ def _heldout_margins(
     return margins[0], margins[1]
 
 
+def _feedback_replies(
+    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[Mapping[str, Any]]
+) -> tuple[list[Reply], list[Reply]]:
+    """Each pair's chosen and rejected reply as a finished ``Reply``, as generation would count it."""
+    return (
+        [_written_reply(tokenizer, pair["chosen"]) for pair in pairs],
+        [_written_reply(tokenizer, pair["rejected"]) for pair in pairs],
+    )
+
+
+def _written_reply(tokenizer: PreTrainedTokenizerBase, completion: Sequence[Message]) -> Reply:
+    # The reply's own tokens, without the template's end-of-turn: what Reply.token_ids holds.
+    text = "\n".join(message["content"] for message in completion)
+    token_ids = tuple(tokenizer.encode(text, add_special_tokens=False))
+    return Reply(text=text, token_ids=token_ids, finished=True)
+
+
 def _gains(scoring, parent: str | None, sequences) -> list[float]:
     before = summed_log_probs(scoring, parent, sequences)
     after = summed_log_probs(scoring, CANDIDATE, sequences)
@@ -131,35 +156,71 @@ def judge(measurements: CandidateMeasurements, thresholds: GateThresholds) -> Ga
     checks = [
         margin_check(measurements, thresholds),
         win_rate_check(measurements, thresholds),
+        preference_check(measurements, thresholds),
+        preferred_share_check(measurements, thresholds),
         drift_check(measurements, thresholds),
         degeneracy_check(measurements, thresholds),
         degenerate_likelihood_check(measurements, thresholds),
+        degenerate_feedback_check(measurements, thresholds),
         length_check(measurements, thresholds),
     ]
     return GateReport.from_checks(checks, gate_metrics(measurements, thresholds))
 
 
 def margin_check(m: CandidateMeasurements, t: GateThresholds) -> Check:
-    pairs = len(m.candidate_margins)
-    if pairs < max(t.min_heldout_pairs, 1):
-        return Check(
-            "heldout_margin", False, None, t.min_margin_gain, f"only {pairs} held-out pairs"
-        )
+    """The margin moved towards the chosen replies: movement, not yet preference."""
+    if too_few := _too_few_pairs("heldout_margin", m, t, t.min_margin_gain):
+        return too_few
     gain = fmean(m.candidate_margins) - fmean(m.parent_margins)
     detail = f"mean margin {fmean(m.parent_margins):.2f} -> {fmean(m.candidate_margins):.2f} nats"
     return Check("heldout_margin", gain >= t.min_margin_gain, gain, t.min_margin_gain, detail)
 
 
 def win_rate_check(m: CandidateMeasurements, t: GateThresholds) -> Check:
+    if too_few := _too_few_pairs("heldout_win_rate", m, t, t.min_win_rate):
+        return too_few
     pairs = len(m.candidate_margins)
-    if pairs < max(t.min_heldout_pairs, 1):
-        return Check(
-            "heldout_win_rate", False, None, t.min_win_rate, f"only {pairs} held-out pairs"
-        )
     wins = sum(1 for c, p in zip(m.candidate_margins, m.parent_margins, strict=True) if c > p)
     rate = wins / pairs
     detail = f"{wins} of {pairs} held-out pairs improved"
     return Check("heldout_win_rate", rate >= t.min_win_rate, rate, t.min_win_rate, detail)
+
+
+def preference_check(m: CandidateMeasurements, t: GateThresholds) -> Check:
+    """The candidate itself must find the chosen replies likelier, not only less unlikely."""
+    if too_few := _too_few_pairs("heldout_preference", m, t, t.min_heldout_margin):
+        return too_few
+    mean = fmean(m.candidate_margins)
+    if mean <= 0:
+        reason = "still finds the rejected reply likelier"
+    elif mean <= t.min_heldout_margin:
+        reason = f"prefers the chosen reply, by less than {t.min_heldout_margin:g} nats"
+    else:
+        reason = "prefers the chosen reply"
+    detail = f"mean margin {mean:.2f} nats: {reason}"
+    threshold = t.min_heldout_margin
+    return Check("heldout_preference", mean > threshold, mean, threshold, detail)
+
+
+def preferred_share_check(m: CandidateMeasurements, t: GateThresholds) -> Check:
+    """Broadly, too: a few strong preferences cannot hide that most pairs still go the other way."""
+    if too_few := _too_few_pairs("heldout_preferred_share", m, t, t.min_preferred_share):
+        return too_few
+    pairs = len(m.candidate_margins)
+    preferred = sum(1 for margin in m.candidate_margins if margin > 0)
+    share = preferred / pairs
+    detail = f"finds the chosen reply likelier on {preferred} of {pairs} held-out pairs"
+    passed = share >= t.min_preferred_share
+    return Check("heldout_preferred_share", passed, share, t.min_preferred_share, detail)
+
+
+def _too_few_pairs(
+    name: str, m: CandidateMeasurements, t: GateThresholds, threshold: float
+) -> Check | None:
+    pairs = len(m.candidate_margins)
+    if pairs < max(t.min_heldout_pairs, 1):
+        return Check(name, False, None, threshold, f"only {pairs} held-out pairs")
+    return None
 
 
 def drift_check(m: CandidateMeasurements, t: GateThresholds) -> Check:
@@ -174,11 +235,7 @@ def degeneracy_check(m: CandidateMeasurements, t: GateThresholds) -> Check:
     candidate = degenerate_share(m.candidate_replies, t)
     parent = degenerate_share(m.parent_replies, t)
     allowed = min(t.max_degenerate_share, parent + t.degenerate_tolerance)
-    flagged = [
-        f"#{index}: {', '.join(reasons)}"
-        for index, reply in enumerate(m.candidate_replies)
-        if (reasons := degeneracy_reasons(reply, t))
-    ]
+    flagged = _flagged(m.candidate_replies, t)
     detail = f"parent {parent:.2f}, candidate {candidate:.2f}" + (
         f" ({'; '.join(flagged)})" if flagged else ""
     )
@@ -196,16 +253,65 @@ def degenerate_likelihood_check(m: CandidateMeasurements, t: GateThresholds) -> 
     return Check("degenerate_likelihood", passed, means[worst], t.max_degenerate_gain, detail)
 
 
+def degenerate_feedback_check(m: CandidateMeasurements, t: GateThresholds) -> Check:
+    """Feedback that prefers empty, looping or markup-leaking replies is not worth learning.
+
+    Independent of the candidate: it judges what users chose, by the same rules as the
+    candidate's own replies, so it still refuses when greedy replies have not visibly broken yet.
+    """
+    limit = t.max_degenerate_feedback_share
+    if not m.chosen_replies:
+        return Check("degenerate_feedback", True, None, limit, "no held-out chosen replies")
+    share = degenerate_share(m.chosen_replies, t)
+    flagged = _flagged(m.chosen_replies, t)
+    detail = f"{len(flagged)} of {len(m.chosen_replies)} chosen replies are degenerate" + (
+        f" ({'; '.join(flagged)})" if flagged else ""
+    )
+    return Check("degenerate_feedback", share <= limit, share, limit, detail)
+
+
+def _flagged(replies: Sequence[Reply], t: GateThresholds) -> list[str]:
+    return [
+        f"#{index}: {', '.join(reasons)}"
+        for index, reply in enumerate(replies)
+        if (reasons := degeneracy_reasons(reply, t))
+    ]
+
+
 def length_check(m: CandidateMeasurements, t: GateThresholds) -> Check:
     parent = _mean_length(m.parent_replies)
     candidate = _mean_length(m.candidate_replies)
     ratio = candidate / parent if parent else (1.0 if candidate == 0 else float("inf"))
-    passed = t.min_length_ratio <= ratio <= t.max_length_ratio
+    asked = feedback_length_ratio(m)
+    low, high = length_band(asked, t)
     detail = (
-        f"mean reply {parent:.1f} -> {candidate:.1f} tokens "
-        f"(allowed ratio {t.min_length_ratio}..{t.max_length_ratio})"
+        f"mean reply {parent:.1f} -> {candidate:.1f} tokens; feedback asked x{asked:.2f} "
+        f"(chosen {_mean_length(m.chosen_replies):.1f} vs rejected "
+        f"{_mean_length(m.rejected_replies):.1f} tokens), allowed ratio {low:.2f}..{high:.2f}"
     )
-    return Check("length_ratio", passed, ratio, t.max_length_ratio, detail)
+    return Check("length_ratio", low <= ratio <= high, ratio, high, detail)
+
+
+def feedback_length_ratio(m: CandidateMeasurements) -> float:
+    """Mean chosen over mean rejected reply length, in tokens; 1.0 when it says nothing."""
+    chosen, rejected = _mean_length(m.chosen_replies), _mean_length(m.rejected_replies)
+    # An empty side (no pairs, or every rejected reply empty) gives no scale to go by.
+    return chosen / rejected if chosen and rejected else 1.0
+
+
+def length_band(asked: float, t: GateThresholds) -> tuple[float, float]:
+    """The allowed candidate / parent length ratio, given the feedback's chosen / rejected ratio.
+
+    A candidate that learnt the feedback fully changes its replies' length by about the
+    ratio the feedback shows (chosen 1.2x the rejected: replies 1.2x longer), so the band
+    [min, max] that tolerates drift around "no change" is carried to that ratio by
+    multiplying. It is only ever widened, towards the asked-for side: a candidate that
+    learnt little still sits near 1.0 and must pass too. A fixed addition (a closing line)
+    is a larger ratio on short replies than on long ones, which is why the regression
+    prompts include a few answers as long as chat replies; runaway growth is left to the
+    length cap, which counts as degenerate.
+    """
+    return t.min_length_ratio * min(1.0, asked), t.max_length_ratio * max(1.0, asked)
 
 
 def gate_metrics(m: CandidateMeasurements, t: GateThresholds) -> dict[str, Any]:
@@ -231,6 +337,10 @@ def gate_metrics(m: CandidateMeasurements, t: GateThresholds) -> dict[str, Any]:
         # Prompts where the parent's greedy reply hangs on a near-tie: noisy evidence.
         "parent_fragile_prompts": sum(reply.min_margin < 0.05 for reply in m.parent_replies),
         "candidate_degenerate_share": degenerate_share(m.candidate_replies, t),
+        "chosen_mean_reply_tokens": _mean_length(m.chosen_replies),
+        "rejected_mean_reply_tokens": _mean_length(m.rejected_replies),
+        "feedback_length_ratio": feedback_length_ratio(m),
+        "chosen_degenerate_share": degenerate_share(m.chosen_replies, t),
         **{key: float(value) for key, value in m.drift.items()},
         **{f"{kind}_probe_gain": fmean(gains) for kind, gains in m.probe_gains.items() if gains},
         "samples": samples,

@@ -17,6 +17,15 @@ class GateThresholds:
     # ...and this share of held-out pairs must individually improve.
     min_win_rate: float = 0.6
     min_heldout_pairs: int = 1
+    # Moving is not preferring: a margin can rise from -8 to -5 and still favour the
+    # rejected reply. The candidate's own mean margin must exceed this (0: it finds the
+    # chosen reply likelier on average)...
+    min_heldout_margin: float = 0.0
+    # ...and it must find the chosen reply likelier on at least this share of pairs.
+    min_preferred_share: float = 0.5
+    # Feedback that prefers degenerate replies (the rules below, on the held-out chosen
+    # replies) is refused whatever the candidate learnt from it: at most this share.
+    max_degenerate_feedback_share: float = 0.25
     # Drift: mean per-token KL(parent || candidate) on the parent's own greedy replies.
     max_kl_per_token: float = 0.5
     # Degenerate replies (empty, loops, length cap, leaked chat markup) on the
@@ -26,11 +35,13 @@ class GateThresholds:
     # Teacher-forced probes: the mean log-likelihood gain (nats, candidate - parent) of an
     # empty reply and of the parent's reply looped, per prompt, must stay below this.
     max_degenerate_gain: float = 2.0
-    # Candidate mean reply length / parent's, in tokens.
+    # Candidate mean reply length / parent's, in tokens; the band is stretched by the
+    # length the feedback asked for (chosen / rejected replies, gate.length_band).
     min_length_ratio: float = 0.5
     max_length_ratio: float = 1.5
-    # Greedy replies to the regression prompts stop here (and count as hitting the cap).
-    max_new_tokens: int = 64
+    # Greedy replies to the regression prompts stop here (and count as hitting the cap):
+    # room for the longest default prompt's paragraph (~60 tokens) plus a closing line.
+    max_new_tokens: int = 96
     # A reply loops when one n-gram (n <= repetition_max_ngram) covers this share of it.
     repetition_share: float = 0.5
     repetition_max_ngram: int = 4

@@ -12,20 +12,12 @@ import pytest
 from channels.db import database_sync_to_async
 
 from tests.support.chatting import new_conversation, reply_version
+from tests.support.gate import permissive_gate_env
 from tests.support.servers import celery_process, process_env
 from training import tasks
 from training.models import ModelVersion, TrainingRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PERMISSIVE_GATE = {
-    "GATE_MIN_MARGIN_GAIN": "-1e9",
-    "GATE_MIN_WIN_RATE": "0",
-    "GATE_MAX_KL_PER_TOKEN": "1e9",
-    "GATE_MAX_DEGENERATE_SHARE": "1",
-    "GATE_MAX_LENGTH_RATIO": "1e9",
-    "GATE_MAX_DEGENERATE_GAIN": "1e9",
-}
 
 
 @pytest.fixture
@@ -37,7 +29,7 @@ def loop_env(tiny_engine_settings, tiny_model_dir, tmp_path):
         TRAINING_MIN_NEW_FEEDBACK="10",
         TRAINING_TICK_SECONDS="2",
         TRAINING_MAX_STEPS="2",
-        **PERMISSIVE_GATE,
+        **permissive_gate_env(),
     )
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.gate import PERMISSIVE_GATE
 from training import pipeline, runs, tasks
 from training.models import ModelVersion, TrainingRun
 
@@ -24,14 +25,7 @@ def tiny_training(settings, tiny_model_dir, tmp_path):
 
 def permissive_gate(settings) -> None:
     """The tiny random model cannot learn for real: these tests check the plumbing."""
-    settings.GATE_KNOBS = {
-        "min_margin_gain": -1e9,
-        "min_win_rate": 0.0,
-        "max_kl_per_token": 1e9,
-        "max_degenerate_share": 1.0,
-        "max_length_ratio": 1e9,
-        "max_degenerate_gain": 1e9,
-    }
+    settings.GATE_KNOBS = dict(PERMISSIVE_GATE)
 
 
 def run_once() -> TrainingRun:
@@ -61,9 +55,12 @@ def test_it_trains_judges_and_promotes_with_lineage(tiny_training, feedback):
     assert {check["name"] for check in version.gate_report["checks"]} == {
         "heldout_margin",
         "heldout_win_rate",
+        "heldout_preference",
+        "heldout_preferred_share",
         "drift_kl",
         "degenerate_replies",
         "degenerate_likelihood",
+        "degenerate_feedback",
         "length_ratio",
     }
 

@@ -26,6 +26,27 @@ HEALTHY = [
     "Red, blue and yellow are the primary colours.",
     "How about Bubbles?",
 ]
+# Held-out feedback: a polite answer preferred over a curt refusal of the same length.
+CHOSEN = [
+    "Paris is the capital of France.",
+    "It is 42.",
+    "Red, blue and yellow.",
+    "Bubbles is a sweet name.",
+]
+REJECTED = [
+    "Why would I tell you that?",
+    "Do it yourself.",
+    "I will not answer.",
+    "Name the fish yourself, then.",
+]
+# Longer held-out answers (15 words each on average) and a learnt closing line of 3 words.
+LONG_ANSWERS = [
+    "Paris is the capital of France and sits on the Seine in the far north.",
+    "Twelve plus thirty makes forty-two, because ten and thirty are forty, plus two more.",
+    "The three primary colours of paint are red, blue and yellow, and they mix well.",
+    "Bubbles is a fine name for a goldfish, and Finn or Goldie would suit it too.",
+]
+SIGN_OFF = " Hope this helps!"
 
 
 def reply(text: str, finished: bool = True, tokens: int | None = None) -> Reply:
@@ -47,21 +68,26 @@ def measurements(**overrides) -> CandidateMeasurements:
         "parent_replies": [reply(text) for text in HEALTHY],
         "candidate_replies": [reply(text + " Enjoy!") for text in HEALTHY],
         "probe_gains": {"empty": [0.1, -0.3, 0.0, 0.2], "loop": [0.5, -1.0, 0.4, 0.1]},
+        "chosen_replies": [reply(text) for text in CHOSEN],
+        "rejected_replies": [reply(text) for text in REJECTED],
     }
     return CandidateMeasurements(**(values | overrides))
 
 
 def test_it_passes_a_candidate_that_improved_without_breaking_anything():
-    """All six checks pass, and the report is plain JSON."""
+    """All nine checks pass, and the report is plain JSON."""
     report = judge(measurements(), GateThresholds())
     assert report.passed, report.failed
     names = [check.name for check in report.checks]
     assert names == [
         "heldout_margin",
         "heldout_win_rate",
+        "heldout_preference",
+        "heldout_preferred_share",
         "drift_kl",
         "degenerate_replies",
         "degenerate_likelihood",
+        "degenerate_feedback",
         "length_ratio",
     ]
     assert report.check("heldout_margin").value == pytest.approx(2.0)
@@ -85,6 +111,38 @@ def test_it_rejects_a_candidate_that_wins_on_average_but_not_broadly():
     report = judge(lopsided, GateThresholds())
     assert report.check("heldout_margin").passed
     assert report.failed == ["heldout_win_rate"]
+
+
+def test_it_rejects_a_candidate_that_moved_but_still_prefers_the_rejected_reply():
+    """Every pair improved by 3 nats or more, yet the candidate still likes the rejected reply better.
+
+    The movement checks pass; both preference checks fail and say why. Their bars are settable.
+    """
+    moved = measurements(
+        parent_margins=[-8.0, -9.0, -7.5, -8.5], candidate_margins=[-5.0, -6.0, -4.0, -4.84]
+    )
+    report = judge(moved, GateThresholds())
+    assert report.check("heldout_margin").passed
+    assert report.check("heldout_win_rate").value == 1.0
+    assert report.failed == ["heldout_preference", "heldout_preferred_share"]
+    preference = report.check("heldout_preference")
+    assert preference.value == pytest.approx(-4.96) and preference.threshold == 0.0
+    assert preference.detail == "mean margin -4.96 nats: still finds the rejected reply likelier"
+    assert report.check("heldout_preferred_share").value == 0.0
+    lenient = GateThresholds(min_heldout_margin=-6.0, min_preferred_share=0.0)
+    assert judge(moved, lenient).passed
+
+
+def test_it_rejects_a_candidate_that_prefers_only_a_few_pairs():
+    """A mean margin lifted by one pair cannot hide that most pairs still favour the rejected reply."""
+    few = measurements(
+        parent_margins=[-2.0, -3.0, -4.0, -5.0], candidate_margins=[20.0, -1.0, -2.0, -1.5]
+    )
+    report = judge(few, GateThresholds())
+    assert report.check("heldout_preference").passed
+    assert report.failed == ["heldout_preferred_share"]
+    assert report.check("heldout_preferred_share").value == 0.25
+    assert "1 of 4 held-out pairs" in report.check("heldout_preferred_share").detail
 
 
 def test_it_flags_a_degenerate_generator():
@@ -139,6 +197,67 @@ def test_it_rejects_replies_that_grew_or_shrank_too_much():
     assert judge(measurements(candidate_replies=short), GateThresholds()).failed == ["length_ratio"]
 
 
+def test_it_allows_a_closing_line_the_feedback_asked_for():
+    """Replies 1.55x longer pass when users chose replies 1.2x longer, and so does every check.
+
+    The band stretches by the feedback's ratio (1.5 x 1.2 = 1.8); the same growth fails
+    when the chosen replies were no longer than the rejected ones.
+    """
+    signed = [reply(text + SIGN_OFF) for text in HEALTHY]
+    asked = {
+        "chosen_replies": [reply(text + SIGN_OFF) for text in LONG_ANSWERS],
+        "rejected_replies": [reply(text) for text in LONG_ANSWERS],
+    }
+    report = judge(measurements(candidate_replies=signed, **asked), GateThresholds())
+    assert report.passed, report.failed
+    length = report.check("length_ratio")
+    assert length.value == pytest.approx(8.5 / 5.5) and length.value > 1.5
+    assert length.threshold == pytest.approx(1.8)
+    assert "feedback asked x1.20" in length.detail and "allowed ratio 0.50..1.80" in length.detail
+    assert report.metrics["feedback_length_ratio"] == pytest.approx(1.2)
+    unasked = judge(measurements(candidate_replies=signed), GateThresholds())
+    assert unasked.failed == ["length_ratio"]
+    assert unasked.check("length_ratio").threshold == 1.5
+
+
+def test_it_allows_the_shortening_the_feedback_asked_for():
+    """Feedback preferring replies half as long lowers the floor by as much."""
+    short = [reply("Paris."), reply("42."), reply("Red, blue, yellow."), reply("Bubbles?")]
+    asked = {
+        "chosen_replies": [reply(" ".join(text.split()[:3])) for text in CHOSEN],
+        "rejected_replies": [reply(text + " " + text) for text in CHOSEN],
+    }
+    report = judge(measurements(candidate_replies=short, **asked), GateThresholds())
+    assert report.check("length_ratio").value < 0.5
+    assert report.check("length_ratio").passed, report.check("length_ratio").detail
+
+
+def test_it_refuses_degenerate_feedback_on_two_counts():
+    """Users chose loops and empty replies; the candidate learnt them but still answers as before.
+
+    The margins moved towards the chosen replies, so the preference checks pass; the
+    probes and the feedback itself are two independent reasons to refuse.
+    """
+    loop = " ".join(["ok"] * 24)
+    degenerate = measurements(
+        parent_margins=[-20.0, -3.0, -18.0, -2.5],
+        candidate_margins=[4.0, 3.0, 5.0, 2.5],
+        candidate_replies=[reply(text) for text in HEALTHY],
+        probe_gains={"empty": [6.5, 5.9, 6.0, 6.4], "loop": [3.0, 2.5, 4.0, 3.5]},
+        chosen_replies=[reply(loop), reply(""), reply(loop), reply("")],
+        rejected_replies=[reply(text) for text in HEALTHY],
+    )
+    report = judge(degenerate, GateThresholds())
+    assert report.failed == ["degenerate_likelihood", "degenerate_feedback"]
+    feedback = report.check("degenerate_feedback")
+    assert feedback.value == 1.0 and feedback.threshold == 0.25
+    assert "#0: repetition" in feedback.detail and "#1: empty" in feedback.detail
+    one_in_four = replace(
+        degenerate, chosen_replies=[reply(loop)] + degenerate.rejected_replies[1:]
+    )
+    assert judge(one_in_four, GateThresholds()).check("degenerate_feedback").passed
+
+
 @pytest.mark.parametrize(
     ("text", "finished", "expected"),
     [
@@ -187,6 +306,9 @@ def test_it_refuses_a_candidate_identical_to_its_parent(
     assert report.check("heldout_margin").value == pytest.approx(0.0, abs=1e-3)
     assert report.check("drift_kl").value == pytest.approx(0.0, abs=1e-5)
     assert report.check("length_ratio").value == 1.0
+    # "Answer 0. Have a nice day!" over "Answer 0. Go away.": the chosen replies are longer.
+    assert report.metrics["feedback_length_ratio"] > 1.0
+    assert report.check("degenerate_feedback").passed
     json.loads(report.to_json())
 
 
