@@ -85,6 +85,13 @@ def resolve_model_path(name: str, cache_dir: str | Path) -> str:
     return name
 
 
+def model_label(name: str | Path) -> str:
+    """The name a model's replies record, from ``CHAT_MODEL`` or a path, without loading it."""
+    if str(name) in ("", EMBEDDED_MODEL):
+        return EMBEDDED_FOLDER_NAME
+    return Path(name).name if Path(name).exists() else str(name)
+
+
 def prepare_embedded_model(cache_dir: str | Path) -> Path:
     """Convert the embedded GGUF into a ``save_pretrained`` folder, once.
 
@@ -142,5 +149,5 @@ def load_model(
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(target)
     model.eval()
-    label = Path(path).name if Path(path).exists() else path
+    label = model_label(path)
     return LoadedModel(model=model, tokenizer=tokenizer, name=label, path=path)

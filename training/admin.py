@@ -179,6 +179,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        # The base model is always listed, so "Roll back to this version" can reach it.
+        services.base_version_ensure()
+        return super().changelist_view(request, extra_context)
+
     @admin.display(description="gate")
     def gate_verdict(self, version: ModelVersion) -> str:
         if version.gate_report is None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from chat.refusals import Refusal
+from llm.loading import model_label
 from training.models import ModelVersion, ServingConfig
 
 
@@ -39,6 +41,29 @@ def _serving(version: ModelVersion) -> Serving:
     if version.is_base:
         return BASE
     return Serving(version=version.name, adapter_path=version.adapter_path)
+
+
+@transaction.atomic
+def base_version_ensure() -> ModelVersion:
+    """The version that is the base model itself, so staff can always go back to it.
+
+    Created once, named as the base model's replies record it; it is the
+    version in service when no other is (a fresh install).
+    """
+    base = ModelVersion.objects.filter(adapter_path="").order_by("created_at").first()
+    if base is None:
+        base, _ = ModelVersion.objects.get_or_create(
+            name=model_label(settings.CHAT_MODEL),
+            defaults={
+                "base_model": str(settings.CHAT_MODEL),
+                "method": "base",
+                # It served before any trained version did.
+                "status": ModelVersion.Status.RETIRED,
+            },
+        )
+    if not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists():
+        base = version_activate(version=base)
+    return base
 
 
 @transaction.atomic

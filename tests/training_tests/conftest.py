@@ -7,6 +7,13 @@ import pytest
 from chat import services as chat_services
 from feedback import services as feedback_services
 from feedback.models import Rating
+from tests.chat_tests.conftest import (  # noqa: F401  (browser fixtures and hook, shared)
+    browser,
+    page,
+    page_events,
+    pytest_runtest_makereport,
+)
+from tests.feedback_tests.conftest import live_server_url  # noqa: F401  (short replies)
 from tests.support.factories import exchange
 
 QUESTIONS = [f"Tell me about topic number {index}." for index in range(10)]

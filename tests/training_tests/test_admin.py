@@ -77,3 +77,26 @@ def test_the_run_page_shows_progress_and_loss(staff_client, versions):
     assert "<polyline" in html
     assert "loss 0.6900 → 0.4100" in html
     assert "id__in=1,2" in html
+
+
+def test_a_fresh_install_lists_the_base_model_in_service(staff_client, settings, tmp_path):
+    """No version row yet: the list creates the base model's, active, exactly once."""
+    settings.CHAT_MODEL = "smollm2"
+    url = reverse("admin:training_modelversion_changelist")
+    assert "SmolLM2-135M-Instruct" in staff_client.get(url).content.decode()
+    staff_client.get(url)
+    base = ModelVersion.objects.get()
+    assert (base.name, base.is_base, base.status) == ("SmolLM2-135M-Instruct", True, "active")
+
+
+def test_the_base_model_stays_listed_beside_a_promoted_version(staff_client, settings):
+    """A trained version in service: the base row appears retired, and rollback reaches it."""
+    settings.CHAT_MODEL = "smollm2"
+    trained = ModelVersion.objects.create(name="run-7-dpo", base_model="m", adapter_path="/tmp/a")
+    services.version_activate(version=trained)
+    url = reverse("admin:training_modelversion_changelist")
+    staff_client.get(url)
+    base = ModelVersion.objects.get(adapter_path="")
+    assert base.status == "retired"
+    staff_client.post(url, {"action": "roll_back", "_selected_action": [base.pk]})
+    assert ModelVersion.objects.get(status="active") == base
