@@ -38,9 +38,10 @@ def train_dpo(
 
     def build(scratch: Path, callbacks):
         args = DPOConfig(
-            **trainer_arguments(config, scratch),
+            **trainer_arguments(config, scratch, len(rows)),
             beta=config.beta,
-            loss_type=[config.loss_type],
+            loss_type=list(config.loss_type),
+            loss_weights=None if config.loss_weights is None else list(config.loss_weights),
             max_length=config.max_length,
         )
         return DPOTrainer(

@@ -40,7 +40,7 @@ def train_kto(
 
     def build(scratch: Path, callbacks):
         args = KTOConfig(
-            **trainer_arguments(config, scratch),
+            **trainer_arguments(config, scratch, len(ordered)),
             beta=config.beta,
             max_length=config.max_length,
             desirable_weight=desirable_weight,

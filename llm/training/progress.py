@@ -7,6 +7,7 @@ to cancel; both are plain callables so nothing here knows who is listening.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,9 +36,13 @@ class ProgressCallback(TrainerCallback):
     stage: str
     progress: ProgressFn | None = None
     should_stop: StopFn | None = None
+    # Seconds of training after which it ends early, keeping what it learnt.
+    time_budget: float | None = None
     losses: list[float] = field(default_factory=list)
     last_log: dict[str, float] = field(default_factory=dict)
     stopped: bool = False
+    out_of_time: bool = False
+    started: float = 0.0
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
@@ -52,9 +57,15 @@ class ProgressCallback(TrainerCallback):
         }
         self.report(state.global_step, state.max_steps, loss, state.epoch)
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
     def on_step_end(self, args, state, control, **kwargs):
         if self.should_stop is not None and self.should_stop():
             self.stopped = True
+            control.should_training_stop = True
+        elif self.time_budget is not None and time.monotonic() - self.started > self.time_budget:
+            self.out_of_time = True
             control.should_training_stop = True
 
     def report(self, step: int, total: int, loss: float | None, epoch: float | None) -> None:

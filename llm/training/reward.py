@@ -36,7 +36,7 @@ def train_reward_model(
 
     def build(scratch: Path, callbacks):
         args = RewardConfig(
-            **trainer_arguments(config, scratch),
+            **trainer_arguments(config, scratch, len(rows)),
             max_length=config.max_length,
             center_rewards_coefficient=config.center_rewards_coefficient,
         )

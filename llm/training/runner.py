@@ -58,7 +58,12 @@ def run_job(
 
     Raises ``TrainingStopped`` (leaving nothing behind) when ``should_stop`` fired.
     """
-    callback = ProgressCallback(stage=spec.method, progress=progress, should_stop=should_stop)
+    callback = ProgressCallback(
+        stage=spec.method,
+        progress=progress,
+        should_stop=should_stop,
+        time_budget=spec.config.max_train_seconds,
+    )
     started = time.perf_counter()
     with staged_version_dir(output_dir) as staging:
         report(progress, "loading")
@@ -126,6 +131,7 @@ def _manifest(
             "first_loss": losses[0] if losses else None,
             "final_loss": losses[-1] if losses else None,
             "last_log": callback.last_log,
+            "out_of_time": callback.out_of_time,
         },
         timings={},
         device=_device_label(),
