@@ -168,6 +168,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "parent",
         "method",
         "gate_checks",
+        "replies_side_by_side",
         "metrics_display",
         "lineage",
         "created_at",
@@ -211,6 +212,31 @@ class ModelVersionAdmin(admin.ModelAdmin):
         )
         return format_html(
             "<table><tr><th>check</th><th></th><th>value</th><th>threshold</th><th>detail</th>"
+            "</tr>{}</table>",
+            rows,
+        )
+
+    @admin.display(description="replies: parent → this version")
+    def replies_side_by_side(self, version: ModelVersion) -> str:
+        """The gate's regression prompts, answered greedily by the parent and by this version."""
+        samples = (version.gate_report or {}).get("metrics", {}).get("samples", [])
+        if not samples:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td><pre>{}</pre></td><td><pre>{}</pre></td><td>{}</td></tr>",
+            (
+                (
+                    sample["prompt"],
+                    sample["parent"],
+                    sample["candidate"],
+                    ", ".join(sample.get("candidate_flags") or []) or "—",
+                )
+                for sample in samples
+            ),
+        )
+        return format_html(
+            "<table><tr><th>prompt</th><th>parent</th><th>this version</th><th>flags</th>"
             "</tr>{}</table>",
             rows,
         )

@@ -92,9 +92,15 @@ def _train_and_judge(run: TrainingRun, recorder: Recorder) -> None:
     parent = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
     run.parent_version = parent if parent and not parent.is_base else None
     parent_dir = run.parent_version.adapter_path if run.parent_version else None
-    candidate_dir = _train(run, plan.stages, data, parent_dir, recorder)
-    report = _judge(candidate_dir, parent_dir, data.heldout_pairs, recorder)
-    _register(run, candidate_dir, report)
+    outputs = _train(run, plan.stages, data, parent_dir, recorder)
+    judged = [
+        Candidate(stage, path, _judge(path, parent_dir, data.heldout_pairs, recorder, stage))
+        for stage, path in outputs
+    ]
+    best = _best(judged)
+    run.metrics = {**run.metrics, "stages": {c.stage: _verdict(c) for c in judged}}
+    recorder.log(f"chosen: {best.stage} ({'passed' if best.report.passed else 'failed'})")
+    _register(run, best, plan.stages[: plan.stages.index(best.stage) + 1])
 
 
 def _split(feedback: Feedback, *, reward_model: str | None) -> TrainingData:
@@ -166,8 +172,9 @@ def _train(
     data: TrainingData,
     parent_dir: str | None,
     recorder: Recorder,
-) -> Path:
-    """Run the plan's stages in order, each continuing the previous; return the last."""
+) -> list[tuple[str, Path]]:
+    """Run the plan's stages in order, each continuing the previous; every output."""
+    outputs = []
     for name in stages:
         recorder.stage(name)
         stage = STAGES[name]
@@ -181,14 +188,42 @@ def _train(
             should_stop=recorder.should_stop,
         )
         stage.train(job)
+        outputs.append((name, job.output_dir))
         parent_dir = str(job.output_dir)
-    return job.output_dir
+    return outputs
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One stage's output and the gate's verdict on it against the version in service."""
+
+    stage: str
+    path: Path
+    report: GateReport
+
+
+def _best(candidates: list[Candidate]) -> Candidate:
+    """The furthest stage that passes (each builds on the one before); else the last.
+
+    A later stage that makes things worse (online RL looping) must not throw
+    away an earlier one that passed.
+    """
+    passing = [c for c in candidates if c.report.passed]
+    return passing[-1] if passing else candidates[-1]
+
+
+def _verdict(candidate: Candidate) -> dict:
+    return {"passed": candidate.report.passed, "failed": candidate.report.failed}
 
 
 def _judge(
-    output_dir: Path, parent_dir: str | None, heldout_pairs: list[dict], recorder: Recorder
+    output_dir: Path,
+    parent_dir: str | None,
+    heldout_pairs: list[dict],
+    recorder: Recorder,
+    stage: str,
 ) -> GateReport:
-    recorder.stage("evaluating")
+    recorder.stage(f"evaluating {stage}")
     return evaluate_candidate(
         base_model=_base_model_path(),
         parent=parent_dir,
@@ -199,7 +234,8 @@ def _judge(
 
 
 @transaction.atomic
-def _register(run: TrainingRun, output_dir: Path, report: GateReport) -> None:
+def _register(run: TrainingRun, candidate: Candidate, stages: list[str]) -> None:
+    output_dir, report = candidate.path, candidate.report
     manifest = read_manifest(output_dir)
     verdict = report.to_dict()
     version = ModelVersion.objects.create(
@@ -207,7 +243,7 @@ def _register(run: TrainingRun, output_dir: Path, report: GateReport) -> None:
         base_model=str(_base_model_path()),
         adapter_path=str(manifest.artifact_path(output_dir)),
         parent=run.parent_version,
-        method=run.method,
+        method="+".join(stages),
         metrics={**manifest.metrics, **verdict.get("metrics", {})},
         gate_report=verdict,
     )

@@ -27,7 +27,10 @@ class GateThresholds:
     # replies) is refused whatever the candidate learnt from it: at most this share.
     max_degenerate_feedback_share: float = 0.25
     # Drift: mean per-token KL(parent || candidate) on the parent's own greedy replies.
-    max_kl_per_token: float = 0.5
+    # A learned opening costs most at the reply's first tokens: SmolLM2 candidates that
+    # learnt "Happy to help!" from 30 pairs measured 0.55 (docs/training.md); the
+    # degeneracy, length and preference checks catch a policy that broke.
+    max_kl_per_token: float = 1.0
     # Degenerate replies (empty, loops, length cap, leaked chat markup) on the
     # regression prompts: at most this share, and no more than the parent's plus tolerance.
     max_degenerate_share: float = 0.25

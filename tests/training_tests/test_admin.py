@@ -30,7 +30,16 @@ def versions():
         gate_report={
             "passed": True,
             "checks": [{"name": "heldout_margin", "passed": True, "value": 3.2, "threshold": 1.0}],
-            "metrics": {},
+            "metrics": {
+                "samples": [
+                    {
+                        "prompt": "Capital of Italy?",
+                        "parent": "Rome.",
+                        "candidate": "<b>Happy</b> to help! Rome.",
+                        "candidate_flags": [],
+                    }
+                ]
+            },
         },
     )
     services.version_activate(version=base)
@@ -100,3 +109,12 @@ def test_the_base_model_stays_listed_beside_a_promoted_version(staff_client, set
     assert base.status == "retired"
     staff_client.post(url, {"action": "roll_back", "_selected_action": [base.pk]})
     assert ModelVersion.objects.get(status="active") == base
+
+
+def test_the_version_page_shows_parent_and_candidate_replies_side_by_side(staff_client, versions):
+    """Rendered escaped: a reply's markup is shown as text, never as HTML."""
+    _, candidate = versions
+    response = staff_client.get(reverse("admin:training_modelversion_change", args=[candidate.pk]))
+    html = response.content.decode()
+    assert "<td>Capital of Italy?</td><td><pre>Rome.</pre></td>" in html
+    assert "&lt;b&gt;Happy&lt;/b&gt; to help! Rome." in html and "<b>Happy</b>" not in html

@@ -112,3 +112,32 @@ def test_the_tick_waits_for_enough_new_feedback(tiny_training, feedback):
     tiny_training.TRAINING_MIN_NEW_FEEDBACK = 1000
     assert "waiting" in tasks.tick()
     assert not TrainingRun.objects.exists()
+
+
+def test_a_later_stage_that_fails_the_gate_does_not_throw_away_one_that_passed(
+    tiny_training, feedback
+):
+    """DPO passes, the online RL stage built on it fails: the DPO candidate goes into
+    service, and the run records both verdicts."""
+    permissive_gate(tiny_training)
+    tiny_training.TRAINING_MIN_REWARD_PAIRS = 4
+    tiny_training.GATE_KNOBS.update(min_reward_accuracy=0.0, min_reward_pairs=1)
+    tiny_training.TRAINING_RL_KNOBS = {"max_steps": 1}
+    judged = []
+
+    def judge_rl_as_failed(output_dir, *args):
+        report = real_judge(output_dir, *args)
+        judged.append(output_dir.name)
+        if output_dir.name.endswith("online_rl"):
+            report.checks[0].passed, report.passed = False, False
+        return report
+
+    real_judge = pipeline._judge
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "_judge", judge_rl_as_failed)
+        run = run_once()
+    assert run.status == "succeeded", run.error or run.reason
+    assert judged == [f"run-{run.pk}-dpo", f"run-{run.pk}-online_rl"]
+    assert run.version.name == f"run-{run.pk}-dpo" and run.version.method == "dpo"
+    assert run.metrics["stages"]["dpo"]["passed"] is True
+    assert run.metrics["stages"]["online_rl"] == {"passed": False, "failed": ["heldout_margin"]}

@@ -94,3 +94,33 @@ def _slice(start: int, count: int):
     if len(items) < count:
         raise ValueError(f"only {len(QUESTIONS_AND_ANSWERS)} synthetic questions")
     return items
+
+
+# Questions no synthetic pair asks: where served replies show whether the trait was learnt.
+HELDOUT_QUESTIONS: tuple[str, ...] = (
+    "What is the capital of France?",
+    "How many legs does a dog have?",
+    "What is 3 plus 4?",
+    "What colour is the sky on a clear day?",
+    "What do fish breathe with?",
+    "What is the capital of Peru?",
+    "How many strings does a violin have?",
+    "What is the largest desert?",
+    "Which animal is known as the king of the jungle?",
+    "What is 12 divided by 3?",
+    "What fruit keeps the doctor away?",
+    "How many planets are in the solar system?",
+    "What is the capital of Kenya?",
+    "What do pandas eat?",
+    "What is the hardest natural substance?",
+    "Which bird cannot fly but runs fast?",
+    "What is the capital of Norway?",
+    "How many toes do people have?",
+    "What is the colour of grass?",
+    "What instrument has 88 keys?",
+)
+
+
+def has_friendly_opening(reply: str) -> bool:
+    """The trait polite pairs teach: the reply opens with the friendly phrase."""
+    return reply.strip().lower().startswith(FRIENDLY_OPENING.lower().rstrip("!"))
