@@ -26,19 +26,6 @@ def patch(client: Client, url: str, body: object, **extra: object):
 
 
 @pytest.fixture
-def alice_client(client, alice) -> Client:
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def bob_client(bob) -> Client:
-    client = Client()
-    client.force_login(bob)
-    return client
-
-
-@pytest.fixture
 def conversation(alice) -> Conversation:
     return services.conversation_create(owner=alice, title="Capitals")
 

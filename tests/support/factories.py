@@ -30,3 +30,34 @@ def exchange(
         for answer in answers
     ]
     return user_message, replies
+
+
+def pairs_stored(user, reviewer, rows, *, system_prompt: str | None = None) -> None:
+    """Each synthetic pair as two sibling replies the app served, ``user``'s choice
+    between them, approved by ``reviewer``. ``system_prompt`` goes into what the
+    model saw, as a served conversation's would."""
+    from feedback import services as feedback_services
+    from feedback.models import PreferencePair
+
+    for row in rows:
+        conversation = services.conversation_create(owner=user)
+        asked = services.user_message_create(
+            conversation=conversation, content=row["prompt"][-1]["content"], parent=None
+        )
+        seen = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        chosen, _ = (
+            Message.objects.create(
+                conversation=conversation,
+                parent=asked,
+                role=Message.Role.ASSISTANT,
+                content=reply[0]["content"],
+                status=Message.Status.COMPLETE,
+                model_version="base",
+                prompt_messages=[*seen, *row["prompt"]],
+            )
+            for reply in (row["chosen"], row["rejected"])
+        )
+        feedback_services.preference_submit(user=user, chosen_id=chosen.pk)
+    feedback_services.pairs_review(
+        pairs=PreferencePair.objects.all(), reviewer=reviewer, status="approved"
+    )

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from chat import services as chat_services
-from chat.models import Message
-from feedback import services as feedback_services
-from feedback.models import PreferencePair
 from tests.llm_tests.training.synthetic import degenerate_pairs, polite_pairs
+from tests.support.factories import pairs_stored
 from training import pipeline, runs, services
 from training.models import ModelVersion
 
@@ -29,34 +26,8 @@ def smollm2_training(settings, smollm2_dir, tmp_path, bob):
     return base
 
 
-def store_pairs(user, reviewer, rows) -> None:
-    """Each synthetic pair as a conversation with two sibling replies and a choice."""
-    for row in rows:
-        conversation = chat_services.conversation_create(owner=user)
-        question = row["prompt"][-1]["content"]
-        asked = chat_services.user_message_create(
-            conversation=conversation, content=question, parent=None
-        )
-        chosen, rejected = (
-            Message.objects.create(
-                conversation=conversation,
-                parent=asked,
-                role=Message.Role.ASSISTANT,
-                content=reply[0]["content"],
-                status=Message.Status.COMPLETE,
-                model_version="base",
-                prompt_messages=row["prompt"],
-            )
-            for reply in (row["chosen"], row["rejected"])
-        )
-        feedback_services.preference_submit(user=user, chosen_id=chosen.pk)
-    feedback_services.pairs_review(
-        pairs=PreferencePair.objects.all(), reviewer=reviewer, status="approved"
-    )
-
-
 def test_it_learns_the_preferred_trait_and_promotes_it(alice, bob, smollm2_training):
-    store_pairs(alice, bob, polite_pairs(0, 32))
+    pairs_stored(alice, bob, polite_pairs(0, 32))
     run = pipeline.training_run_execute(run_id=runs.training_run_create().pk)
     report = run.version.gate_report
     assert run.status == "succeeded", (run.reason, run.error, report)
@@ -67,7 +38,7 @@ def test_it_learns_the_preferred_trait_and_promotes_it(alice, bob, smollm2_train
 
 
 def test_it_rejects_a_candidate_that_prefers_degenerate_replies(alice, bob, smollm2_training):
-    store_pairs(alice, bob, degenerate_pairs(0, 32))
+    pairs_stored(alice, bob, degenerate_pairs(0, 32))
     run = pipeline.training_run_execute(run_id=runs.training_run_create().pk)
     assert run.status == "rejected", (run.error, run.version and run.version.gate_report)
     assert run.version.status == "rejected"

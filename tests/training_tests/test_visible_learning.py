@@ -13,8 +13,6 @@ from django.urls import reverse
 
 from chat import services as chat_services
 from chat.models import Message
-from feedback import services as feedback_services
-from feedback.models import PreferencePair
 from live.routing import websocket_application
 from tests.llm_tests.training.synthetic import (
     HELDOUT_QUESTIONS,
@@ -22,6 +20,7 @@ from tests.llm_tests.training.synthetic import (
     polite_pairs,
 )
 from tests.support.chatting import chat_socket
+from tests.support.factories import pairs_stored
 from training.models import ModelVersion, TrainingRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -35,33 +34,6 @@ def smollm2_app(settings, smollm2_dir, tmp_path, build_engine):
     settings.MODEL_VERSIONS_DIR = tmp_path / "versions"
     settings.CHAT_RATE_LIMIT_MESSAGES = 1000
     return websocket_application(build_engine(smollm2_dir))
-
-
-def store_served_pairs(user, reviewer, rows) -> None:
-    """Each pair as two sibling replies the app served (default system prompt) and a choice."""
-    for row in rows:
-        conversation = chat_services.conversation_create(owner=user)
-        question = row["prompt"][-1]["content"]
-        asked = chat_services.user_message_create(
-            conversation=conversation, content=question, parent=None
-        )
-        seen = [{"role": "system", "content": SYSTEM_PROMPT}, *row["prompt"]]
-        chosen, _ = (
-            Message.objects.create(
-                conversation=conversation,
-                parent=asked,
-                role=Message.Role.ASSISTANT,
-                content=reply[0]["content"],
-                status=Message.Status.COMPLETE,
-                model_version="SmolLM2-135M-Instruct",
-                prompt_messages=seen,
-            )
-            for reply in (row["chosen"], row["rejected"])
-        )
-        feedback_services.preference_submit(user=user, chosen_id=chosen.pk)
-    feedback_services.pairs_review(
-        pairs=PreferencePair.objects.all(), reviewer=reviewer, status="approved"
-    )
 
 
 async def served_replies(app, user) -> list[Message]:
@@ -116,7 +88,9 @@ async def test_train_now_changes_what_the_next_served_replies_say(
     before = await served_replies(smollm2_app, alice)
     assert trait_rate(before) < 0.1, [reply.content for reply in before]
 
-    await database_sync_to_async(store_served_pairs)(alice, staff, polite_pairs(0, 40))
+    await database_sync_to_async(pairs_stored)(
+        alice, staff, polite_pairs(0, 40), system_prompt=SYSTEM_PROMPT
+    )
     await database_sync_to_async(call_command)("train_now")
     run = await database_sync_to_async(TrainingRun.objects.select_related("version").get)()
     assert run.status == "succeeded", (run.reason, run.metrics.get("stages"), gate_checks(run))
