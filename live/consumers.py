@@ -82,7 +82,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             conversation=conversation, content=parsed.content, parent=parent
         )
         await self.send_json(
-            {"type": "message", "message": message_data(user_message), **_nonce(nonce)}
+            {"type": "message", "message": message_data(user_message), **frames.nonce_field(nonce)}
         )
         await self.send_json(
             {"type": "conversation", "conversation": conversation_data(conversation)}
@@ -116,7 +116,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "type": "rating",
                 "message": frame["message"],
                 "rating": rating_data(rating),
-                **_nonce(nonce),
+                **frames.nonce_field(nonce),
             }
         )
 
@@ -129,12 +129,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "type": "preference",
                 "message": frame["message"],
                 "rejected": [pair.rejected_id for pair in pairs],
-                **_nonce(nonce),
+                **frames.nonce_field(nonce),
             }
         )
 
     async def on_ping(self, frame: dict, nonce: str | None) -> None:
-        await self.send_json({"type": "pong", **_nonce(nonce)})
+        await self.send_json({"type": "pong", **frames.nonce_field(nonce)})
 
     # -- helpers ----------------------------------------------------------------
 
@@ -220,7 +220,3 @@ class ChatConsumer(AsyncWebsocketConsumer):
 def _fits(message: Message, conversation: Conversation | None, role: str | None) -> bool:
     in_place = conversation is None or message.conversation_id == conversation.pk
     return in_place and (role is None or message.role == role)
-
-
-def _nonce(nonce: str | None) -> dict:
-    return {} if nonce is None else {"nonce": nonce}

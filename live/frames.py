@@ -55,12 +55,14 @@ def frame_type(frame: dict) -> str:
     return frame["type"]
 
 
+def nonce_field(nonce: str | None) -> dict:
+    """What a server frame answering a client frame adds: its nonce, if it had one."""
+    return {} if nonce is None else {"nonce": nonce}
+
+
 def error_frame(refusal: Refusal, nonce: str | None) -> dict:
     """The ``error`` frame answering a refused frame."""
-    frame = {"type": "error", **refusal.as_dict()}
-    if nonce is not None:
-        frame["nonce"] = nonce
-    return frame
+    return {"type": "error", **refusal.as_dict(), **nonce_field(nonce)}
 
 
 def send_frame(frame: dict) -> SendFrame:

@@ -22,6 +22,7 @@ from chat import selectors, services
 from chat.models import Conversation, Message
 from chat.serializers import message_data
 from live.chain import chain_inputs, reply_chain
+from live.frames import nonce_field
 from llm.engine.base import Engine
 from training.services import serving_for
 
@@ -78,7 +79,7 @@ async def reply_stream(
     progress = _Progress()
     checkpoints = asyncio.create_task(_checkpoint_regularly(reply, progress))
     try:
-        await send(_with_nonce({"type": "reply_started", "message": message_data(reply)}, nonce))
+        await send({"type": "reply_started", "message": message_data(reply), **nonce_field(nonce)})
         await _generate(engine, conversation, user_message, reply, progress, send)
     except asyncio.CancelledError:
         await _finish_even_if_cancelled(reply, progress, send, nonce)
@@ -159,7 +160,7 @@ async def _on_chunk(chunk: AIMessageChunk, reply: Message, progress: _Progress, 
 async def _finish(reply: Message, progress: _Progress, send: Send, nonce: str | None) -> Message:
     reply = await database_sync_to_async(services.reply_finish)(reply=reply, **progress.outcome())
     try:
-        await send(_with_nonce({"type": "reply_done", "message": message_data(reply)}, nonce))
+        await send({"type": "reply_done", "message": message_data(reply), **nonce_field(nonce)})
     except Exception:  # noqa: BLE001 - the browser may be gone; the reply is saved
         logger.debug("could not send reply_done for %s", reply.pk)
     return reply
@@ -178,9 +179,3 @@ def _record_start(reply: Message, metadata: dict) -> None:
         prompt_messages=metadata["prompt_messages"],
         prompt_tokens=metadata["prompt_tokens"],
     )
-
-
-def _with_nonce(frame: dict, nonce: str | None) -> dict:
-    if nonce is not None:
-        frame["nonce"] = nonce
-    return frame
