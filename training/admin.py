@@ -16,6 +16,68 @@ from training.models import ModelVersion, ServingConfig, TrainingRun
 CHART_WIDTH, CHART_HEIGHT = 360, 90
 
 
+def _score(value) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _heldout_table(samples: list[dict], metrics: dict) -> str:
+    """What each wrote to prompts of held-out conversations, with the reward model's scores."""
+    if not samples:
+        return ""
+    judged = metrics.get("judge") == "reward_model"
+    caption = (
+        "Held-out prompts, scored by the run's reward model"
+        if judged
+        else "Held-out prompts (no reward model passed its evaluation: not scored)"
+    )
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td><pre>{}</pre></td><td>{}</td><td><pre>{}</pre></td>"
+        "<td>{}</td><td>{}</td></tr>",
+        (
+            (
+                sample["prompt"],
+                sample["mode"],
+                sample["parent"],
+                _score(sample.get("parent_score")),
+                sample["candidate"],
+                _score(sample.get("candidate_score")),
+                ", ".join(sample.get("candidate_flags") or []) or "—",
+            )
+            for sample in samples
+        ),
+    )
+    return format_html(
+        "<table><caption>{}</caption><tr><th>prompt</th><th>mode</th><th>parent</th>"
+        "<th>score</th><th>this version</th><th>score</th><th>flags</th></tr>{}</table>",
+        caption,
+        rows,
+    )
+
+
+def _regression_table(samples: list[dict]) -> str:
+    if not samples:
+        return ""
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td><pre>{}</pre></td><td><pre>{}</pre></td><td>{}</td></tr>",
+        (
+            (
+                sample["prompt"],
+                sample["parent"],
+                sample["candidate"],
+                ", ".join(sample.get("candidate_flags") or []) or "—",
+            )
+            for sample in samples
+        ),
+    )
+    return format_html(
+        "<table><caption>Regression prompts, greedy</caption><tr><th>prompt</th>"
+        "<th>parent</th><th>this version</th><th>flags</th></tr>{}</table>",
+        rows,
+    )
+
+
 def _changelist_link(model: str, query: str, label: str) -> str:
     return format_html('<a href="{}?{}">{}</a>', reverse(f"admin:{model}_changelist"), query, label)
 
@@ -218,28 +280,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="replies: parent → this version")
     def replies_side_by_side(self, version: ModelVersion) -> str:
-        """The gate's regression prompts, answered greedily by the parent and by this version."""
-        samples = (version.gate_report or {}).get("metrics", {}).get("samples", [])
-        if not samples:
+        """Held-out prompts, then the regression prompts, answered by the parent and by this one."""
+        metrics = (version.gate_report or {}).get("metrics", {})
+        heldout, regression = metrics.get("heldout_samples", []), metrics.get("samples", [])
+        if not heldout and not regression:
             return "—"
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td><pre>{}</pre></td><td><pre>{}</pre></td><td>{}</td></tr>",
-            (
-                (
-                    sample["prompt"],
-                    sample["parent"],
-                    sample["candidate"],
-                    ", ".join(sample.get("candidate_flags") or []) or "—",
-                )
-                for sample in samples
-            ),
-        )
-        return format_html(
-            "<table><tr><th>prompt</th><th>parent</th><th>this version</th><th>flags</th>"
-            "</tr>{}</table>",
-            rows,
-        )
+        return format_html("{}{}", _heldout_table(heldout, metrics), _regression_table(regression))
 
     @admin.display(description="metrics")
     def metrics_display(self, version: ModelVersion) -> str:

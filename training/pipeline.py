@@ -94,7 +94,7 @@ def _train_and_judge(run: TrainingRun, recorder: Recorder) -> None:
     parent_dir = run.parent_version.adapter_path if run.parent_version else None
     outputs = _train(run, plan.stages, data, parent_dir, recorder)
     judged = [
-        Candidate(stage, path, _judge(path, parent_dir, data.heldout_pairs, recorder, stage))
+        Candidate(stage, path, _judge(path, parent_dir, data, recorder, stage))
         for stage, path in outputs
     ]
     best = _best(judged)
@@ -212,25 +212,51 @@ def _best(candidates: list[Candidate]) -> Candidate:
     return passing[-1] if passing else candidates[-1]
 
 
+# Per stage, the figures that say whether it helped: margins, drift, and the reward of
+# what it writes to held-out prompts against the parent's.
+_STAGE_FIGURES = (
+    "candidate_margin_mean",
+    "kl_per_token",
+    "generated_win_rate",
+    "parent_greedy_reward_mean",
+    "candidate_greedy_reward_mean",
+    "parent_sampled_reward_mean",
+    "candidate_sampled_reward_mean",
+    "heldout_greedy_changed_share",
+    "candidate_degenerate_share",
+)
+
+
 def _verdict(candidate: Candidate) -> dict:
-    return {"passed": candidate.report.passed, "failed": candidate.report.failed}
+    metrics = candidate.report.metrics
+    return {
+        "passed": candidate.report.passed,
+        "failed": candidate.report.failed,
+        **{name: metrics[name] for name in _STAGE_FIGURES if name in metrics},
+    }
 
 
 def _judge(
     output_dir: Path,
     parent_dir: str | None,
-    heldout_pairs: list[dict],
+    data: TrainingData,
     recorder: Recorder,
     stage: str,
 ) -> GateReport:
+    """The gate on one stage's output against the version in service (not the stage before)."""
     recorder.stage(f"evaluating {stage}")
-    return evaluate_candidate(
+    report = evaluate_candidate(
         base_model=_base_model_path(),
         parent=parent_dir,
         candidate=output_dir,
-        heldout_pairs=heldout_pairs,
+        heldout_pairs=data.heldout_pairs,
         thresholds=knobs.gate_thresholds(),
+        reward_model=data.reward_model,
     )
+    recorder.log(
+        f"{stage}: gate {'passed' if report.passed else 'failed: ' + ', '.join(report.failed)}"
+    )
+    return report
 
 
 @transaction.atomic

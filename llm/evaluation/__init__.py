@@ -8,7 +8,13 @@ Plain Python (no web stack)::
 """
 
 from llm.evaluation.degeneracy import degeneracy_reasons, repetition_share
-from llm.evaluation.gate import CandidateMeasurements, evaluate_candidate, judge, measure_candidate
+from llm.evaluation.gate import (
+    Answered,
+    CandidateMeasurements,
+    evaluate_candidate,
+    judge,
+    measure_candidate,
+)
 from llm.evaluation.generation import Reply
 from llm.evaluation.prompts import DEFAULT_REGRESSION_PROMPTS
 from llm.evaluation.report import Check, GateReport, RewardModelReport
@@ -16,6 +22,7 @@ from llm.evaluation.reward import evaluate_reward_model
 from llm.evaluation.thresholds import GateThresholds, RewardModelThresholds
 
 __all__ = [
+    "Answered",
     "DEFAULT_REGRESSION_PROMPTS",
     "CandidateMeasurements",
     "Check",

@@ -15,10 +15,17 @@ from typing import Any
 from transformers import PreTrainedTokenizerBase
 
 from llm.evaluation.degeneracy import degeneracy_reasons, degenerate_share
-from llm.evaluation.generation import Reply, greedy_replies, reply_sequence, stop_token_ids
+from llm.evaluation.generation import (
+    Reply,
+    generated_replies,
+    greedy_replies,
+    reply_sequence,
+    stop_token_ids,
+)
 from llm.evaluation.probes import degenerate_probes
 from llm.evaluation.prompts import DEFAULT_REGRESSION_PROMPTS, as_messages
 from llm.evaluation.report import Check, GateReport
+from llm.evaluation.reward import RewardScorer
 from llm.evaluation.scoring import (
     completion_sequence,
     drift,
@@ -31,6 +38,20 @@ from llm.training.datasets import Message
 from llm.training.versions import resolve_adapter
 
 PARENT, CANDIDATE = "parent", "candidate"
+GREEDY, SAMPLED = "greedy", "sampled"
+
+
+@dataclass
+class Answered:
+    """One held-out prompt answered by the parent and by the candidate, in one mode."""
+
+    prompt: list[Message]
+    mode: str  # GREEDY or SAMPLED (the serving defaults: GateThresholds.heldout_*)
+    parent: Reply
+    candidate: Reply
+    # The run's reward model's scores of each reply; None when no reward model judged.
+    parent_score: float | None = None
+    candidate_score: float | None = None
 
 
 @dataclass
@@ -46,6 +67,9 @@ class CandidateMeasurements:
     # The held-out pairs' own replies, tokenized like generated ones: what the feedback asked for.
     chosen_replies: list[Reply] = field(default_factory=list)
     rejected_replies: list[Reply] = field(default_factory=list)
+    # Held-out prompts (from held-out conversations) answered by both, greedy and sampled.
+    answered: list[Answered] = field(default_factory=list)
+    judged_by_reward_model: bool = False
 
 
 def evaluate_candidate(
@@ -56,10 +80,12 @@ def evaluate_candidate(
     heldout_pairs: Sequence[Mapping[str, Any]],
     regression_prompts: Sequence[str | list[Message]] = DEFAULT_REGRESSION_PROMPTS,
     thresholds: GateThresholds | None = None,
+    reward_model: str | Path | None = None,
 ) -> GateReport:
     """Compare ``candidate`` with ``parent`` (``None``: the base model) and decide.
 
-    ``parent`` and ``candidate`` are version directories or adapter folders on ``base_model``.
+    ``parent`` and ``candidate`` are version directories or adapter folders on ``base_model``;
+    ``reward_model``, one that passed its own evaluation, judges their generated replies.
     """
     thresholds = thresholds or GateThresholds()
     measurements = measure_candidate(
@@ -68,7 +94,8 @@ def evaluate_candidate(
         candidate=candidate,
         heldout_pairs=heldout_pairs,
         regression_prompts=regression_prompts,
-        max_new_tokens=thresholds.max_new_tokens,
+        thresholds=thresholds,
+        reward_model=reward_model,
     )
     return judge(measurements, thresholds)
 
@@ -80,7 +107,8 @@ def measure_candidate(
     candidate: str | Path,
     heldout_pairs: Sequence[Mapping[str, Any]],
     regression_prompts: Sequence[str | list[Message]],
-    max_new_tokens: int,
+    thresholds: GateThresholds,
+    reward_model: str | Path | None = None,
 ) -> CandidateMeasurements:
     adapters = {CANDIDATE: resolve_adapter(candidate)[0]}
     if parent is not None:
@@ -90,8 +118,10 @@ def measure_candidate(
     parent_margins, candidate_margins = _heldout_margins(scoring, parent_name, heldout_pairs)
     prompts = [as_messages(prompt) for prompt in regression_prompts]
     encoded = [prompt_ids(scoring.tokenizer, prompt) for prompt in prompts]
+    max_new_tokens = thresholds.max_new_tokens
     parent_replies = greedy_replies(scoring, parent_name, encoded, max_new_tokens)
     candidate_replies = greedy_replies(scoring, CANDIDATE, encoded, max_new_tokens)
+    answered = _answer_heldout(scoring, parent_name, heldout_pairs, thresholds)
     stops = stop_token_ids(scoring)
     on_parent_replies = [
         (head, reply_sequence(reply, stops))
@@ -100,17 +130,71 @@ def measure_candidate(
     ]
     probes = degenerate_probes(scoring.tokenizer, encoded, parent_replies, stops)
     chosen_replies, rejected_replies = _feedback_replies(scoring.tokenizer, heldout_pairs)
+    measured_drift = drift(scoring, parent_name, CANDIDATE, on_parent_replies)
+    gains = {kind: _gains(scoring, parent_name, seqs) for kind, seqs in probes.items()}
+    del scoring  # the reward model needs the memory more
+    if reward_model is not None:
+        _score_answers(RewardScorer(reward_model), answered)
     return CandidateMeasurements(
         parent_margins=parent_margins,
         candidate_margins=candidate_margins,
-        drift=drift(scoring, parent_name, CANDIDATE, on_parent_replies),
+        drift=measured_drift,
         prompts=prompts,
         parent_replies=parent_replies,
         candidate_replies=candidate_replies,
-        probe_gains={kind: _gains(scoring, parent_name, seqs) for kind, seqs in probes.items()},
+        probe_gains=gains,
         chosen_replies=chosen_replies,
         rejected_replies=rejected_replies,
+        answered=answered,
+        judged_by_reward_model=reward_model is not None,
     )
+
+
+def heldout_prompts(pairs: Sequence[Mapping[str, Any]], limit: int) -> list[list[Message]]:
+    """The held-out pairs' distinct prompts (system prompt included), at most ``limit``."""
+    prompts: dict[str, list[Message]] = {}
+    for pair in pairs:
+        prompt = [dict(message) for message in pair["prompt"]]
+        prompts.setdefault(repr(prompt), prompt)
+    return list(prompts.values())[:limit]
+
+
+def _answer_heldout(
+    scoring, parent: str | None, pairs: Sequence[Mapping[str, Any]], t: GateThresholds
+) -> list[Answered]:
+    """Both models answer each held-out prompt greedily and sampled, as served replies are."""
+    prompts = heldout_prompts(pairs, t.max_heldout_prompts)
+    encoded = [prompt_ids(scoring.tokenizer, prompt) for prompt in prompts]
+    answered = []
+    for mode, temperature in ((GREEDY, 0.0), (SAMPLED, t.heldout_temperature)):
+        replies = [
+            generated_replies(
+                scoring,
+                name,
+                encoded,
+                t.max_new_tokens,
+                temperature=temperature,
+                top_p=t.heldout_top_p,
+                seed=t.heldout_seed,
+            )
+            for name in (parent, CANDIDATE)
+        ]
+        answered.extend(
+            Answered(prompt, mode, before, after)
+            for prompt, before, after in zip(prompts, *replies, strict=True)
+        )
+    return answered
+
+
+def _score_answers(scorer: RewardScorer, answered: list[Answered]) -> None:
+    parent = scorer.scores([a.prompt + [_assistant(a.parent)] for a in answered])
+    candidate = scorer.scores([a.prompt + [_assistant(a.candidate)] for a in answered])
+    for item, before, after in zip(answered, parent, candidate, strict=True):
+        item.parent_score, item.candidate_score = before, after
+
+
+def _assistant(reply: Reply) -> Message:
+    return {"role": "assistant", "content": reply.text}
 
 
 def _heldout_margins(
@@ -163,6 +247,7 @@ def judge(measurements: CandidateMeasurements, thresholds: GateThresholds) -> Ga
         degenerate_likelihood_check(measurements, thresholds),
         degenerate_feedback_check(measurements, thresholds),
         length_check(measurements, thresholds),
+        generated_win_rate_check(measurements, thresholds),
     ]
     return GateReport.from_checks(checks, gate_metrics(measurements, thresholds))
 
@@ -314,6 +399,100 @@ def length_band(asked: float, t: GateThresholds) -> tuple[float, float]:
     return t.min_length_ratio * min(1.0, asked), t.max_length_ratio * max(1.0, asked)
 
 
+def generated_win_rate_check(m: CandidateMeasurements, t: GateThresholds) -> Check:
+    """What the candidate writes to held-out prompts beats what the parent writes.
+
+    Judged by the run's reward model (one that passed its held-out evaluation);
+    without one the replies are only shown, and the other checks decide.
+    """
+    name, threshold = "generated_win_rate", t.min_generated_win_rate
+    if not m.answered:
+        return Check(name, True, None, threshold, "no held-out prompts to answer")
+    if not m.judged_by_reward_model:
+        detail = (
+            "not scored: no reward model passed its held-out evaluation (too few pairs, or "
+            "it ranked them poorly); held-out replies are shown side by side, and the margin, "
+            "preference, drift, degeneracy and length checks decided"
+        )
+        return Check(name, True, None, threshold, detail)
+    rate = generated_win_rate(m.answered, t)
+    parts = [
+        f"{mode} reward {fmean(s[0] for s in scores):.2f} -> {fmean(s[1] for s in scores):.2f}"
+        for mode, scores in _scores_by_mode(m.answered).items()
+    ]
+    detail = (
+        f"candidate's replies preferred by the reward model on {rate:.0%} of "
+        f"{len(m.answered)} held-out answers (ties count half; a degenerate reply loses); "
+        + ", ".join(parts)
+    )
+    return Check(name, rate >= threshold, rate, threshold, detail)
+
+
+def generated_win_rate(answered: Sequence[Answered], t: GateThresholds) -> float:
+    return fmean(_outcome(item, t) for item in answered)
+
+
+def _outcome(item: Answered, t: GateThresholds) -> float:
+    """1 the candidate's reply wins, 0 it loses, 0.5 a tie.
+
+    A reply that is empty, loops or leaks markup loses to one that does not,
+    whatever the reward model says: a small reward model can be gamed by exactly
+    those. Running into the length cap alone is not held against a held-out
+    reply; users ask for long answers too.
+    """
+    broken = [bool(_broken(reply, t)) for reply in (item.parent, item.candidate)]
+    if broken[0] != broken[1]:
+        return 0.0 if broken[1] else 1.0
+    if broken[0] or item.parent.text == item.candidate.text:
+        return 0.5
+    if item.candidate_score == item.parent_score:
+        return 0.5
+    return 1.0 if item.candidate_score > item.parent_score else 0.0
+
+
+def _broken(reply: Reply, t: GateThresholds) -> list[str]:
+    return [reason for reason in degeneracy_reasons(reply, t) if reason != "length_cap"]
+
+
+def _scores_by_mode(answered: Sequence[Answered]) -> dict[str, list[tuple[float, float]]]:
+    by_mode: dict[str, list[tuple[float, float]]] = {}
+    for item in answered:
+        if item.parent_score is not None and item.candidate_score is not None:
+            by_mode.setdefault(item.mode, []).append((item.parent_score, item.candidate_score))
+    return by_mode
+
+
+def heldout_metrics(m: CandidateMeasurements, t: GateThresholds) -> dict[str, Any]:
+    """Held-out answers side by side, with scores, and their summary figures."""
+    samples = [
+        {
+            "prompt": item.prompt[-1]["content"],
+            "mode": item.mode,
+            "parent": item.parent.text,
+            "candidate": item.candidate.text,
+            "parent_score": item.parent_score,
+            "candidate_score": item.candidate_score,
+            "candidate_flags": _broken(item.candidate, t),
+        }
+        for item in m.answered
+    ]
+    figures: dict[str, Any] = {
+        "heldout_prompts_answered": len({repr(item.prompt) for item in m.answered}),
+        "judge": "reward_model" if m.judged_by_reward_model else None,
+    }
+    for mode in (GREEDY, SAMPLED):
+        items = [item for item in m.answered if item.mode == mode]
+        if items:
+            changed = sum(item.parent.text != item.candidate.text for item in items)
+            figures[f"heldout_{mode}_changed_share"] = changed / len(items)
+    if m.judged_by_reward_model and m.answered:
+        figures["generated_win_rate"] = generated_win_rate(m.answered, t)
+        for mode, scores in _scores_by_mode(m.answered).items():
+            figures[f"parent_{mode}_reward_mean"] = fmean(s[0] for s in scores)
+            figures[f"candidate_{mode}_reward_mean"] = fmean(s[1] for s in scores)
+    return {**figures, "heldout_samples": samples}
+
+
 def gate_metrics(m: CandidateMeasurements, t: GateThresholds) -> dict[str, Any]:
     samples = [
         {
@@ -344,6 +523,7 @@ def gate_metrics(m: CandidateMeasurements, t: GateThresholds) -> dict[str, Any]:
         **{key: float(value) for key, value in m.drift.items()},
         **{f"{kind}_probe_gain": fmean(gains) for kind, gains in m.probe_gains.items() if gains},
         "samples": samples,
+        **heldout_metrics(m, t),
     }
 
 

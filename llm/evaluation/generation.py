@@ -1,4 +1,4 @@
-"""Greedy replies to fixed prompts, for comparing a candidate with its parent."""
+"""Replies to fixed prompts, greedy or sampled, for comparing a candidate with its parent."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ class Reply:
         return not self.finished
 
 
-@torch.no_grad()
 def greedy_replies(
     scoring: ScoringModel,
     adapter: str | None,
@@ -37,15 +36,39 @@ def greedy_replies(
     batch_size: int = 8,
 ) -> list[Reply]:
     """Greedy continuations of tokenized prompts, in batches (left-padded)."""
+    return generated_replies(scoring, adapter, prompts, max_new_tokens, batch_size=batch_size)
+
+
+@torch.no_grad()
+def generated_replies(
+    scoring: ScoringModel,
+    adapter: str | None,
+    prompts: Sequence[list[int]],
+    max_new_tokens: int,
+    *,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 8,
+) -> list[Reply]:
+    """Continuations of tokenized prompts; ``temperature`` 0 is greedy.
+
+    Sampling reseeds with ``seed`` first, so two adapters asked in turn draw
+    from the same random stream: their replies differ by the weights, not by luck.
+    """
     stops = stop_token_ids(scoring)
+    sampled = temperature > 0
     config = GenerationConfig(
         max_new_tokens=max_new_tokens,
-        do_sample=False,
+        do_sample=sampled,
+        **({"temperature": temperature, "top_p": top_p, "top_k": 0} if sampled else {}),
         eos_token_id=sorted(stops),
         pad_token_id=scoring.tokenizer.pad_token_id,
         output_scores=True,
         return_dict_in_generate=True,
     )
+    if sampled:
+        torch.manual_seed(seed)
     replies: list[Reply] = []
     with scoring.use(adapter):
         for start in range(0, len(prompts), batch_size):

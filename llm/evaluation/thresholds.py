@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llm.sampling import SamplingParams
+
 
 @dataclass
 class GateThresholds:
@@ -45,6 +47,15 @@ class GateThresholds:
     # Greedy replies to the regression prompts stop here (and count as hitting the cap):
     # room for the longest default prompt's paragraph (~60 tokens) plus a closing line.
     max_new_tokens: int = 96
+    # Both models answer up to this many held-out prompts (from held-out conversations)
+    # greedily and sampled with the serving defaults; the same seed for both.
+    max_heldout_prompts: int = 12
+    heldout_temperature: float = SamplingParams.temperature
+    heldout_top_p: float = SamplingParams.top_p
+    heldout_seed: int = 0
+    # The reward model (when one passed) must prefer the candidate's held-out replies on
+    # at least this share of them, ties counting half: an unchanged candidate scores 0.5.
+    min_generated_win_rate: float = 0.55
     # A reply loops when one n-gram (n <= repetition_max_ngram) covers this share of it.
     repetition_share: float = 0.5
     repetition_max_ngram: int = 4

@@ -98,6 +98,11 @@ class OnlineRLJobConfig(JobConfig):
     temperature: float = 1.0
     # A KL leash: without it GRPO broke SmolLM2 against a small reward model in 24 steps.
     beta: float = 0.05
+    # Replies cut off at max_completion_length teach nothing about how to end one.
+    mask_truncated_completions: bool = True
+    # Broken replies (loops, empty, leaked markup) score lowest whatever the reward
+    # model says (llm/training/guarded_reward.py). Off only to measure what it prevents.
+    guard_rewards: bool = True
 
 
 def cuda_available() -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForSequenceClassification,
@@ -12,7 +14,9 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from llm.training.config import model_dtype
+from llm.training.config import model_dtype, training_device
+from llm.training.datasets import Message
+from llm.training.versions import resolve_reward_model
 
 
 def load_tokenizer(model_path: str | Path) -> PreTrainedTokenizerBase:
@@ -59,3 +63,37 @@ def load_reward_model(
     )
     model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+class RewardScorer:
+    """A reward model loaded once, scoring whole conversations (prompt + reply)."""
+
+    def __init__(self, reward_dir: str | Path, *, batch_size: int = 8):
+        self.model, self.tokenizer = load_reward_model(resolve_reward_model(reward_dir)[0])
+        self.device = torch.device(training_device())
+        self.model.to(self.device).eval()
+        self.batch_size = batch_size
+
+    @torch.no_grad()
+    def scores(self, conversations: Sequence[Sequence[Message]]) -> list[float]:
+        """One score per conversation, tokenized as TRL's RewardTrainer does."""
+        sequences = [
+            list(
+                self.tokenizer.apply_chat_template(
+                    list(conversation), tokenize=True, return_dict=True
+                )["input_ids"]
+            )
+            for conversation in conversations
+        ]
+        scores: list[float] = []
+        pad = self.tokenizer.pad_token_id
+        for start in range(0, len(sequences), self.batch_size):
+            batch = sequences[start : start + self.batch_size]
+            width = max(len(ids) for ids in batch)
+            input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in batch])
+            mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in batch])
+            logits = self.model(
+                input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)
+            ).logits
+            scores.extend(logits[:, 0].float().tolist())
+        return scores

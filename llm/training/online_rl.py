@@ -1,8 +1,11 @@
 """Online RL (RLOO by default, or GRPO) against a learned reward model.
 
 The policy samples a few short replies per prompt, the reward model scores
-them, and LoRA moves towards the better ones while a KL term (``beta``) keeps
-it near the reference: without it a small reward model gets exploited fast.
+them (guarded: a looping, empty or markup-leaking reply scores lowest, see
+guarded_reward.py), and LoRA moves towards the better ones while a KL term
+(``beta``) keeps it near the reference: without it a small reward model gets
+exploited fast. Replies cut off at ``max_completion_length`` are left out of
+the loss, so RL is not pushed to ramble (or to stop early) by what it never finished.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from pathlib import Path
 from llm.training.config import OnlineRLJobConfig, trainer_arguments
 from llm.training.datasets import Message, to_trl_dataset
 from llm.training.dpo import save_adapter
-from llm.training.models import load_policy, load_reward_model, load_tokenizer
+from llm.training.guarded_reward import GuardedReward
+from llm.training.models import load_policy, load_tokenizer
 from llm.training.progress import ProgressFn, StopFn
 from llm.training.runner import JobSpec, run_job
 from llm.training.versions import (
@@ -45,14 +49,12 @@ def train_online_rl(
 
     def build(scratch: Path, callbacks):
         trainer_class, args = _trainer_and_args(config, scratch)
-        reward, reward_tokenizer = load_reward_model(reward_dir)
         return trainer_class(
             model=load_policy(base_model, parent_adapter),
-            reward_funcs=reward,
+            reward_funcs=GuardedReward(reward_dir, enabled=config.guard_rewards),
             args=args,
             train_dataset=to_trl_dataset(rows, ("prompt",)),
             processing_class=load_tokenizer(base_model),
-            reward_processing_classes=reward_tokenizer,
             peft_config=None if parent_adapter else config.lora.to_peft("CAUSAL_LM"),
             callbacks=callbacks,
         )
@@ -76,5 +78,6 @@ def _trainer_and_args(config: OnlineRLJobConfig, scratch: Path):
         num_generations=config.num_generations,
         max_completion_length=config.max_completion_length,
         temperature=config.temperature,
+        mask_truncated_completions=config.mask_truncated_completions,
     )
     return trainer_class, args

@@ -13,6 +13,7 @@ PERMISSIVE_GATE = {
     "max_degenerate_share": 1.0,
     "max_length_ratio": 1e9,
     "max_degenerate_gain": 1e9,
+    "min_generated_win_rate": 0.0,
 }
 
 

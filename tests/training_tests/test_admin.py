@@ -38,7 +38,19 @@ def versions():
                         "candidate": "<b>Happy</b> to help! Rome.",
                         "candidate_flags": [],
                     }
-                ]
+                ],
+                "judge": "reward_model",
+                "heldout_samples": [
+                    {
+                        "prompt": "Capital of Peru?",
+                        "mode": "sampled",
+                        "parent": "Lima.",
+                        "candidate": "Happy to help! <i>Lima</i>.",
+                        "parent_score": -0.25,
+                        "candidate_score": 1.5,
+                        "candidate_flags": [],
+                    }
+                ],
             },
         },
     )
@@ -118,3 +130,17 @@ def test_the_version_page_shows_parent_and_candidate_replies_side_by_side(staff_
     html = response.content.decode()
     assert "<td>Capital of Italy?</td><td><pre>Rome.</pre></td>" in html
     assert "&lt;b&gt;Happy&lt;/b&gt; to help! Rome." in html and "<b>Happy</b>" not in html
+
+
+def test_the_version_page_shows_held_out_replies_with_the_judges_scores(staff_client, versions):
+    _, candidate = versions
+    response = staff_client.get(reverse("admin:training_modelversion_change", args=[candidate.pk]))
+    html = response.content.decode()
+    assert (
+        "scored by the run&#x27;s reward model" in html
+        or "scored by the run's reward model" in html
+    )
+    assert (
+        "<td>Capital of Peru?</td><td>sampled</td><td><pre>Lima.</pre></td><td>-0.25</td>"
+        "<td><pre>Happy to help! &lt;i&gt;Lima&lt;/i&gt;.</pre></td><td>1.50</td>" in html
+    )

@@ -62,6 +62,7 @@ def test_it_trains_judges_and_promotes_with_lineage(tiny_training, feedback):
         "degenerate_likelihood",
         "degenerate_feedback",
         "length_ratio",
+        "generated_win_rate",
     }
 
 
@@ -140,4 +141,7 @@ def test_a_later_stage_that_fails_the_gate_does_not_throw_away_one_that_passed(
     assert judged == [f"run-{run.pk}-dpo", f"run-{run.pk}-online_rl"]
     assert run.version.name == f"run-{run.pk}-dpo" and run.version.method == "dpo"
     assert run.metrics["stages"]["dpo"]["passed"] is True
-    assert run.metrics["stages"]["online_rl"] == {"passed": False, "failed": ["heldout_margin"]}
+    rl = run.metrics["stages"]["online_rl"]
+    assert (rl["passed"], rl["failed"]) == (False, ["heldout_margin"])
+    # Each stage's figures are kept: what it writes, scored by the run's reward model.
+    assert {"kl_per_token", "generated_win_rate", "candidate_greedy_reward_mean"} <= set(rl)

@@ -58,3 +58,17 @@ def tiny_dpo_version(tmp_path_factory, tiny_model_dir: Path, tiny_pairs) -> Path
         config=tiny_settings(DPOJobConfig),
     )
     return output
+
+
+@pytest.fixture(scope="session")
+def tiny_reward_version(tmp_path_factory, tiny_model_dir: Path, tiny_pairs):
+    """A reward model trained for two steps: its scores are arbitrary but real."""
+    from llm.training import train_reward_model
+
+    output = tmp_path_factory.mktemp("reward") / "tiny-reward"
+    return train_reward_model(
+        base_model=tiny_model_dir,
+        pairs=tiny_pairs,
+        output_dir=output,
+        config=tiny_settings(RewardJobConfig),
+    )

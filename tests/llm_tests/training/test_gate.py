@@ -10,6 +10,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
 from llm.evaluation import (
+    Answered,
     CandidateMeasurements,
     GateThresholds,
     Reply,
@@ -75,7 +76,7 @@ def measurements(**overrides) -> CandidateMeasurements:
 
 
 def test_it_passes_a_candidate_that_improved_without_breaking_anything():
-    """All nine checks pass, and the report is plain JSON."""
+    """All ten checks pass, and the report is plain JSON."""
     report = judge(measurements(), GateThresholds())
     assert report.passed, report.failed
     names = [check.name for check in report.checks]
@@ -89,6 +90,7 @@ def test_it_passes_a_candidate_that_improved_without_breaking_anything():
         "degenerate_likelihood",
         "degenerate_feedback",
         "length_ratio",
+        "generated_win_rate",
     ]
     assert report.check("heldout_margin").value == pytest.approx(2.0)
     decoded = json.loads(report.to_json())
@@ -278,6 +280,75 @@ def test_it_measures_repetition_by_the_most_repeated_ngram():
     assert repetition_share([1, 2, 3] * 5, max_ngram=4) == 1.0
     assert repetition_share([1, 2, 3, 4, 5, 6, 7, 8, 1, 2], max_ngram=4) == pytest.approx(0.4)
     assert repetition_share(list(range(20)), max_ngram=4) == 0.0
+
+
+def answered(parent: str, candidate: str, scores=(None, None), mode="greedy") -> Answered:
+    prompt = [{"role": "user", "content": "Held-out question?"}]
+    return Answered(prompt, mode, reply(parent), reply(candidate), *scores)
+
+
+def test_it_judges_what_the_candidate_writes_by_the_reward_model():
+    """Win rate over held-out answers: ties count half, so an unchanged candidate is refused."""
+    won = [answered("Rome.", "Happy to help! Rome.", (0.1, 0.9)) for _ in range(3)]
+    lost = [answered("Rome.", "If you must. Rome.", (0.1, -0.4))]
+    report = judge(measurements(answered=won + lost, judged_by_reward_model=True), GateThresholds())
+    check = report.check("generated_win_rate")
+    assert check.passed and check.value == pytest.approx(0.75)
+    assert "greedy reward" in check.detail
+    assert report.metrics["candidate_greedy_reward_mean"] == pytest.approx(0.575)
+    assert report.metrics["heldout_samples"][0]["candidate_score"] == pytest.approx(0.9)
+
+    same = [answered("Rome.", "Rome.", (0.1, 0.1)) for _ in range(4)]
+    report = judge(measurements(answered=same, judged_by_reward_model=True), GateThresholds())
+    assert report.check("generated_win_rate").value == 0.5
+    assert report.failed == ["generated_win_rate"]
+
+
+def test_a_broken_reply_loses_whatever_the_reward_model_says():
+    """A loop or an empty reply cannot win on score: that is how small reward models get gamed."""
+    gamed = [
+        answered("Rome.", " ".join(["Rome"] * 20), (0.0, 5.0)),
+        answered("Rome.", "", (0.0, 5.0)),
+        answered("Rome.", "Happy to help! Rome.", (0.0, 1.0), mode="sampled"),
+    ]
+    report = judge(measurements(answered=gamed, judged_by_reward_model=True), GateThresholds())
+    assert report.check("generated_win_rate").value == pytest.approx(1 / 3)
+    flags = [sample["candidate_flags"] for sample in report.metrics["heldout_samples"]]
+    assert flags == [["repetition"], ["empty"], []]
+
+
+def test_without_a_reward_model_the_report_says_which_checks_decided():
+    report = judge(measurements(answered=[answered("Rome.", "Rome!")]), GateThresholds())
+    check = report.check("generated_win_rate")
+    assert check.passed and check.value is None
+    assert "no reward model passed" in check.detail and "margin" in check.detail
+    assert report.metrics["judge"] is None
+    assert report.metrics["heldout_samples"][0]["candidate"] == "Rome!"
+
+
+def test_the_reward_judge_answers_held_out_prompts_greedy_and_sampled(
+    tiny_model_dir, tiny_pairs, identity_adapter, tiny_reward_version
+):
+    """End to end on the tiny model: both modes, every answer scored, an unchanged candidate
+    ties everywhere and is refused on what it writes."""
+    report = evaluate_candidate(
+        base_model=tiny_model_dir,
+        parent=None,
+        candidate=identity_adapter,
+        heldout_pairs=tiny_pairs[:3],
+        regression_prompts=["Hello?"],
+        thresholds=GateThresholds(max_new_tokens=6),
+        reward_model=tiny_reward_version.path,
+    )
+    samples = report.metrics["heldout_samples"]
+    assert [sample["mode"] for sample in samples] == ["greedy"] * 3 + ["sampled"] * 3
+    assert all(sample["parent"] == sample["candidate"] for sample in samples)
+    assert all(sample["parent_score"] == sample["candidate_score"] for sample in samples)
+    assert all(isinstance(sample["parent_score"], float) for sample in samples)
+    assert report.check("generated_win_rate").value == 0.5
+    assert not report.check("generated_win_rate").passed
+    assert report.metrics["judge"] == "reward_model"
+    json.loads(report.to_json())
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ from llm.training import (
     train_dpo,
     train_kto,
     train_online_rl,
-    train_reward_model,
 )
 from llm.training.kto import label_weights
 from tests.llm_tests.training.conftest import make_pairs, tiny_settings
@@ -121,19 +120,6 @@ def test_it_refuses_kto_with_single_row_batches(tiny_model_dir, tiny_pairs, tmp_
         )
 
 
-@pytest.fixture(scope="module")
-def tiny_reward_version(tmp_path_factory, tiny_model_dir, tiny_pairs):
-    from llm.training import RewardJobConfig
-
-    output = tmp_path_factory.mktemp("reward") / "tiny-reward"
-    return train_reward_model(
-        base_model=tiny_model_dir,
-        pairs=tiny_pairs,
-        output_dir=output,
-        config=tiny_settings(RewardJobConfig),
-    )
-
-
 def test_it_saves_the_reward_model_merged(tiny_reward_version):
     """The reward model is a plain sequence classifier folder: no adapter files, one logit."""
     folder = tiny_reward_version.artifact_path
@@ -204,3 +190,30 @@ def test_it_refuses_to_overwrite_a_version(tiny_model_dir, tiny_pairs, tiny_dpo_
     """An existing version directory is never replaced."""
     with pytest.raises(FileExistsError):
         train_dpo(base_model=tiny_model_dir, pairs=tiny_pairs, output_dir=tiny_dpo_version)
+
+
+def test_the_rl_reward_ranks_broken_replies_below_every_sound_one(tiny_reward_version):
+    """Loops, empty replies and leaked markup score under the batch's worst sound reply."""
+    from llm.training.guarded_reward import GuardedReward
+
+    reward = GuardedReward(tiny_reward_version.path)
+    prompt = [{"role": "user", "content": "Question number 1?"}]
+    texts = ["Answer 1. Have a nice day!", "Answer 1.", "", "ok " * 12, "<|im_start|>user"]
+    ids = [[5, 6, 7], [5, 6], [], [9] * 12, [1, 2]]
+    scores = reward(
+        prompts=[prompt] * len(texts),
+        completions=[[{"role": "assistant", "content": text}] for text in texts],
+        completion_ids=ids,
+    )
+    assert max(scores[2:]) < min(scores[:2])
+    assert scores[2] == scores[3] == scores[4] == pytest.approx(min(scores[:2]) - 1.0)
+
+    unguarded = GuardedReward(tiny_reward_version.path, enabled=False)
+    raw = unguarded(
+        prompts=[prompt] * 2,
+        completions=[[{"role": "assistant", "content": ""}]] * 2,
+        completion_ids=[[], []],
+    )
+    assert raw[0] == pytest.approx(
+        reward.scorer.scores([prompt + [{"role": "assistant", "content": ""}]])[0]
+    )
