@@ -184,6 +184,15 @@ MODEL_THREADS = env_int("MODEL_THREADS", 0)
 # "workers" sends requests over the Redis channel layer to inference worker
 # processes (python manage.py runworker inference).
 INFERENCE_MODE = env_str("INFERENCE_MODE", "local")
+# "local": the embedded engine (INFERENCE_MODE says in-process or workers);
+# "vllm": OpenAI-compatible servers at VLLM_URLS (vLLM for trained versions).
+INFERENCE_BACKEND = env_str("INFERENCE_BACKEND", "local")
+VLLM_URLS = env_list("VLLM_URLS", "http://127.0.0.1:8001")
+# The base model's name on those servers (vLLM's --served-model-name).
+VLLM_MODEL = env_str("VLLM_MODEL", "smollm2")
+VLLM_API_KEY = env_str("VLLM_API_KEY", "EMPTY")
+VLLM_READ_TIMEOUT = env_float("VLLM_READ_TIMEOUT", 30.0)
+VLLM_MAX_ADAPTERS = env_int("VLLM_MAX_ADAPTERS", 2)
 INFERENCE_CHANNEL = env_str("INFERENCE_CHANNEL", "inference")
 # Seconds a web process waits for an inference worker to start a reply.
 INFERENCE_START_TIMEOUT = env_float("INFERENCE_START_TIMEOUT", 120.0)

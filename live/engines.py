@@ -4,6 +4,8 @@
 ``workers``: web processes hold a RemoteEngine that sends each request over
 the Redis channel layer to the ``inference`` channel; processes running
 ``python manage.py runworker inference`` serve it (``live.workers``).
+``INFERENCE_BACKEND=vllm`` overrides both: an OpenAIEngine streams from the
+OpenAI-compatible servers at ``VLLM_URLS`` and hot-loads trained versions there.
 
 config/asgi.py builds the engines once per process and hands them to the
 consumers; nothing else holds a global engine.
@@ -16,12 +18,15 @@ from django.conf import settings
 
 from llm.engine.base import Engine
 from llm.engine.local import LocalEngine
+from llm.engine.openai_compat import OpenAIEngine
 from llm.engine.remote import RemoteEngine
-from llm.loading import load_model
+from llm.loading import load_model, model_label
 
 
 def chat_engine(worker_engine: LocalEngine) -> Engine:
     """The engine web consumers use: ``worker_engine`` itself in local mode."""
+    if settings.INFERENCE_BACKEND == "vllm":
+        return vllm_engine()
     if settings.INFERENCE_MODE == "workers":
         return RemoteEngine(
             get_channel_layer, settings.INFERENCE_CHANNEL, settings.INFERENCE_START_TIMEOUT
@@ -45,7 +50,19 @@ def local_engine(model: str | None = None) -> LocalEngine:
     )
 
 
+def vllm_engine() -> OpenAIEngine:
+    return OpenAIEngine(
+        settings.VLLM_URLS,
+        model=settings.VLLM_MODEL,
+        base_label=model_label(settings.CHAT_MODEL),
+        api_key=settings.VLLM_API_KEY,
+        max_adapters=settings.VLLM_MAX_ADAPTERS,
+        read_timeout=settings.VLLM_READ_TIMEOUT,
+    )
+
+
 def preload(engine: Engine) -> None:
     """Start loading the model as the web server starts, not on the first message."""
-    if settings.ENGINE_PRELOAD and settings.INFERENCE_MODE == "local":
+    local = settings.INFERENCE_MODE == "local" and settings.INFERENCE_BACKEND == "local"
+    if settings.ENGINE_PRELOAD and local:
         engine.start()

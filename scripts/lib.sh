@@ -28,6 +28,23 @@ install_python() {
   fi
 }
 
+# vLLM's CPU build in its own environment (about 3.4 GB, a few minutes the first time).
+install_vllm() {
+  local venv=$ROOT/.venv-vllm
+  local stamp=$venv/.installed
+  local digest
+  digest=$(sha256sum requirements-vllm.txt | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
+    return
+  fi
+  log "installing vLLM (CPU) in $venv (first time: a few minutes)"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements-vllm.txt
+  # Its torchvision/torchaudio/torchcodec wheels break the import; text serving needs none.
+  "$venv/bin/python" -m pip uninstall -y -q torchvision torchaudio torchcodec || true
+  echo "$digest" > "$stamp"
+}
+
 redis_answers() {
   "$PY" - "$1" <<'PY' >/dev/null 2>&1
 import sys, redis

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything and run LoopChat: web (Uvicorn), Celery worker, Celery beat,
-# and inference workers when INFERENCE_MODE=workers. Ctrl-C stops them all.
+# inference workers when INFERENCE_MODE=workers, and a vLLM server when
+# INFERENCE_BACKEND=vllm without VLLM_URLS. Ctrl-C stops them all.
 source "$(dirname "$0")/lib.sh"
 
 HOST=${HOST:-127.0.0.1}
@@ -13,14 +14,28 @@ ensure_redis
 "$PY" manage.py prepare_model
 login=$("$PY" manage.py ensure_admin)
 
+if [ "${INFERENCE_BACKEND:-local}" = vllm ] && [ -z "${VLLM_URLS:-}" ]; then
+  install_vllm
+  VLLM_PORT=${VLLM_PORT:-8001}
+  bash scripts/vllm_server.sh "$VLLM_PORT" > "${VLLM_LOG:-var/vllm.log}" 2>&1 &
+  CHILDREN+=($!)
+  export VLLM_URLS=http://127.0.0.1:$VLLM_PORT
+  log "starting vLLM on $VLLM_URLS (30-60 s; log: ${VLLM_LOG:-var/vllm.log})"
+  for _ in $(seq 300); do
+    curl -sf "$VLLM_URLS/health" >/dev/null && break
+    sleep 1
+  done
+fi
+
 # On SIGTERM Uvicorn closes websockets first: replies being written are saved as stopped.
 "$VENV/bin/uvicorn" config.asgi:application --host "$HOST" --port "$PORT" --lifespan off \
   --timeout-graceful-shutdown 30 &
 CHILDREN+=($!)
 "$VENV/bin/celery" -A config worker -Q celery --loglevel INFO --concurrency 1 -n "tasks@%h" &
 CHILDREN+=($!)
-# Training has its own worker: one run at a time, a fresh process for each.
-"$VENV/bin/celery" -A config worker -Q training --loglevel INFO --concurrency 1 \
+# Training has its own worker: one run at a time, a fresh process for each. It runs
+# niced, so replies keep their speed while a run trains (benchmarks/serving.py).
+nice -n "${TRAINING_NICE:-15}" "$VENV/bin/celery" -A config worker -Q training --loglevel INFO --concurrency 1 \
   --max-tasks-per-child 1 -n "training@%h" &
 CHILDREN+=($!)
 "$VENV/bin/celery" -A config beat --loglevel INFO &

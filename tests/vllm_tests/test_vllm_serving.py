@@ -1,0 +1,167 @@
+"""Replies served by a real vLLM CPU server through LoopChat's websocket: streaming,
+stop, sampling settings, trained versions hot-loaded (promote and roll back through the
+admin), and a replica that dies mid-reply."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
+
+from chat import services as chat_services
+from chat.models import Message
+from live.engines import chat_engine
+from live.routing import websocket_application
+from tests.support.chatting import chat_socket
+from tests.support.tiny_model import build_tiny_adapter
+from tests.support.vllm import kill_server, vllm_server
+from training.models import ModelVersion
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
+
+QUESTION = "What is the capital of France?"
+
+
+def conversation_of(user, **changes):
+    conversation = chat_services.conversation_create(owner=user)
+    changes = {"temperature": 0.0, "max_new_tokens": 24, **changes}
+    return chat_services.conversation_update(conversation=conversation, changes=changes)
+
+
+async def ask(app, user, conversation, content=QUESTION, *, stop_after: int | None = None):
+    """Send one message; the token texts streamed and the ``reply_done`` frame."""
+    socket = await chat_socket(app, user)
+    await socket.send_json_to({"type": "send", "conversation": conversation.pk, "content": content})
+    tokens = []
+    while (frame := await socket.receive_json_from(timeout=120))["type"] != "reply_done":
+        if frame["type"] == "token":
+            tokens.append(frame["text"])
+            if stop_after is not None and len(tokens) == stop_after:
+                await socket.send_json_to({"type": "stop"})
+    await socket.disconnect()
+    return tokens, frame["message"]
+
+
+async def test_it_streams_a_reply_token_by_token(vllm_app, alice):
+    conversation = await database_sync_to_async(conversation_of)(alice)
+    tokens, message = await ask(vllm_app, alice, conversation)
+    assert len(tokens) > 3 and "Paris" in "".join(tokens)
+    assert message["status"] == "complete" and message["content"] == "".join(tokens)
+    assert message["model_version"] == "SmolLM2-135M-Instruct"
+    stats = message["stats"]
+    assert stats["completion_tokens"] >= len(tokens) - 1 and stats["prompt_tokens"] > 10
+    assert stats["time_to_first_token_ms"] > 0
+    stored = await database_sync_to_async(Message.objects.get)(pk=message["id"])
+    assert (
+        stored.content == message["content"] and stored.prompt_messages[-1]["content"] == QUESTION
+    )
+
+
+async def test_stop_keeps_the_partial_reply(vllm_app, alice):
+    conversation = await database_sync_to_async(conversation_of)(alice, max_new_tokens=400)
+    tokens, message = await ask(
+        vllm_app, alice, conversation, "Write a long story about a dragon.", stop_after=3
+    )
+    assert message["status"] == "stopped"
+    assert message["content"].startswith("".join(tokens[:3]))
+    assert message["stats"]["completion_tokens"] < 400
+
+
+async def test_sampling_settings_are_honoured(vllm_app, alice):
+    """Greedy is deterministic; max_new_tokens caps the reply; high temperature varies it."""
+    greedy = await database_sync_to_async(conversation_of)(alice)
+    first = (await ask(vllm_app, alice, greedy))[1]
+    second = (await ask(vllm_app, alice, greedy))[1]
+    assert first["content"] == second["content"]
+
+    short = await database_sync_to_async(conversation_of)(alice, max_new_tokens=3)
+    capped = (await ask(vllm_app, alice, short, "Tell me about the sea."))[1]
+    assert capped["finish_reason"] == "length" and capped["stats"]["completion_tokens"] == 3
+
+    hot = await database_sync_to_async(conversation_of)(
+        alice, temperature=1.5, top_p=1.0, max_new_tokens=24
+    )
+    texts = {(await ask(vllm_app, alice, hot, "Say something."))[1]["content"] for _ in range(3)}
+    assert len(texts) > 1
+
+
+@pytest.fixture
+def staff_client(django_user_model):
+    carol = django_user_model.objects.create_superuser("carol", password="carol-password-1")
+    client = Client()
+    client.force_login(carol)
+    return client
+
+
+def admin_action(client, action: str, version: ModelVersion) -> None:
+    url = reverse("admin:training_modelversion_changelist")
+    client.get(url)  # the changelist lists (and so creates) the base model's version
+    response = client.post(url, {"action": action, "_selected_action": [version.pk]})
+    assert response.status_code == 302
+
+
+async def test_a_version_promoted_in_the_admin_is_served_by_vllm_then_rolled_back(
+    vllm_app, vllm_settings, alice, staff_client, smollm2_dir, tmp_path
+):
+    cache.clear()
+    adapter = await asyncio.to_thread(build_tiny_adapter, smollm2_dir, tmp_path / "v1-adapter")
+    trained = await database_sync_to_async(ModelVersion.objects.create)(
+        name="v1-dpo", base_model=str(smollm2_dir), adapter_path=str(adapter), method="dpo"
+    )
+    conversation = await database_sync_to_async(conversation_of)(alice)
+    base_reply = (await ask(vllm_app, alice, conversation))[1]
+
+    await database_sync_to_async(admin_action)(staff_client, "promote", trained)
+    cache.clear()
+    promoted = (await ask(vllm_app, alice, conversation))[1]
+    assert promoted["status"] == "complete", promoted["error"]
+    assert promoted["model_version"] == "v1-dpo"
+    assert promoted["content"] != base_reply["content"]  # a random adapter changes the reply
+    stored = await database_sync_to_async(Message.objects.get)(pk=promoted["id"])
+    assert stored.model_version == "v1-dpo"
+
+    base = await database_sync_to_async(ModelVersion.objects.get)(adapter_path="")
+    await database_sync_to_async(admin_action)(staff_client, "roll_back", base)
+    cache.clear()
+    again = (await ask(vllm_app, alice, conversation))[1]
+    assert again["model_version"] == base.name == "SmolLM2-135M-Instruct"
+    assert again["content"] == base_reply["content"]
+
+
+async def test_a_replica_that_dies_mid_reply_fails_that_reply_fast_and_the_next_succeeds(
+    vllm_settings, vllm_url, alice, smollm2_dir, tmp_path
+):
+    """Two servers: the reply runs on the second, which is killed after a few tokens."""
+    with vllm_server(smollm2_dir, tmp_path / "second.log") as (second_url, second):
+        vllm_settings.VLLM_URLS = [second_url, vllm_url]  # idle: the first listed is picked
+        engine = chat_engine(worker_engine=None)
+        app = websocket_application(engine)
+        conversation = await database_sync_to_async(conversation_of)(alice, max_new_tokens=400)
+        socket = await chat_socket(app, alice)
+        await socket.send_json_to(
+            {"type": "send", "conversation": conversation.pk, "content": "Write a long story."}
+        )
+        tokens = []
+        while len(tokens) < 3:
+            frame = await socket.receive_json_from(timeout=120)
+            if frame["type"] == "token":
+                tokens.append(frame["text"])
+        killed_at = time.monotonic()
+        await asyncio.to_thread(kill_server, second)
+        while (frame := await socket.receive_json_from(timeout=30))["type"] != "reply_done":
+            pass
+        waited = time.monotonic() - killed_at
+        await socket.disconnect()
+        failed = frame["message"]
+        assert failed["status"] == "failed" and waited < 5, (failed, waited)
+        assert "failed during the reply" in failed["error"]
+        assert failed["content"].startswith("".join(tokens))
+
+        tokens, after = await ask(app, alice, conversation, QUESTION)
+        assert after["status"] == "complete" and "Paris" in after["content"]
+        engine.close()
