@@ -181,9 +181,10 @@ MODEL_DEVICE = env_str("MODEL_DEVICE", "")
 # CPU threads for the model in this process; 0 keeps torch's default (all cores).
 MODEL_THREADS = env_int("MODEL_THREADS", 0)
 # Where replies are generated: "local" runs the engine inside each web process;
-# "workers" sends requests over the Redis channel layer to inference worker
-# processes (python manage.py runworker inference).
+# "workers" streams from LoopChat's inference workers (python -m live.inference_worker)
+# at INFERENCE_WORKER_URLS, over the OpenAI protocol.
 INFERENCE_MODE = env_str("INFERENCE_MODE", "local")
+INFERENCE_WORKER_URLS = env_list("INFERENCE_WORKER_URLS", "http://127.0.0.1:8101")
 # "local": the embedded engine (INFERENCE_MODE says in-process or workers);
 # "vllm": OpenAI-compatible servers at VLLM_URLS (vLLM for trained versions).
 INFERENCE_BACKEND = env_str("INFERENCE_BACKEND", "local")
@@ -191,11 +192,9 @@ VLLM_URLS = env_list("VLLM_URLS", "http://127.0.0.1:8001")
 # The base model's name on those servers (vLLM's --served-model-name).
 VLLM_MODEL = env_str("VLLM_MODEL", "smollm2")
 VLLM_API_KEY = env_str("VLLM_API_KEY", "EMPTY")
-VLLM_READ_TIMEOUT = env_float("VLLM_READ_TIMEOUT", 30.0)
 VLLM_MAX_ADAPTERS = env_int("VLLM_MAX_ADAPTERS", 2)
-INFERENCE_CHANNEL = env_str("INFERENCE_CHANNEL", "inference")
-# Seconds a web process waits for an inference worker to start a reply.
-INFERENCE_START_TIMEOUT = env_float("INFERENCE_START_TIMEOUT", 120.0)
+# A reply whose server (vLLM or a worker) sends nothing for this long fails.
+INFERENCE_READ_TIMEOUT = env_float("INFERENCE_READ_TIMEOUT", 30.0)
 ENGINE_MAX_BATCH_SIZE = env_int("ENGINE_MAX_BATCH_SIZE", 16)
 # Load the model when the web process starts rather than on the first message.
 ENGINE_PRELOAD = env_bool("ENGINE_PRELOAD", True)

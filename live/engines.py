@@ -1,9 +1,9 @@
 """Which engine serves this process, built from settings (``INFERENCE_MODE``).
 
 ``local`` (the default): each web process owns a LocalEngine.
-``workers``: web processes hold a RemoteEngine that sends each request over
-the Redis channel layer to the ``inference`` channel; processes running
-``python manage.py runworker inference`` serve it (``live.workers``).
+``workers``: web processes stream from LoopChat's inference workers at
+``INFERENCE_WORKER_URLS`` (``python -m live.inference_worker``) over the
+OpenAI protocol, with the OpenAIEngine that also talks to vLLM.
 ``INFERENCE_BACKEND=vllm`` overrides both: an OpenAIEngine streams from the
 OpenAI-compatible servers at ``VLLM_URLS`` and hot-loads trained versions there.
 
@@ -13,25 +13,28 @@ consumers; nothing else holds a global engine.
 
 from __future__ import annotations
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from llm.engine.base import Engine
 from llm.engine.local import LocalEngine
 from llm.engine.openai_compat import OpenAIEngine
-from llm.engine.remote import RemoteEngine
 from llm.loading import load_model, model_label
 
 
-def chat_engine(worker_engine: LocalEngine) -> Engine:
-    """The engine web consumers use: ``worker_engine`` itself in local mode."""
+def chat_engine() -> Engine:
+    """The engine web consumers use, per ``INFERENCE_BACKEND`` and ``INFERENCE_MODE``."""
     if settings.INFERENCE_BACKEND == "vllm":
         return vllm_engine()
     if settings.INFERENCE_MODE == "workers":
-        return RemoteEngine(
-            get_channel_layer, settings.INFERENCE_CHANNEL, settings.INFERENCE_START_TIMEOUT
+        label = model_label(settings.CHAT_MODEL)
+        return OpenAIEngine(
+            settings.INFERENCE_WORKER_URLS,
+            model=label,
+            base_label=label,
+            max_adapters=16,  # a worker only maps names to folders; its engine evicts
+            read_timeout=settings.INFERENCE_READ_TIMEOUT,
         )
-    return worker_engine
+    return local_engine()
 
 
 def local_engine(model: str | None = None) -> LocalEngine:
@@ -57,7 +60,7 @@ def vllm_engine() -> OpenAIEngine:
         base_label=model_label(settings.CHAT_MODEL),
         api_key=settings.VLLM_API_KEY,
         max_adapters=settings.VLLM_MAX_ADAPTERS,
-        read_timeout=settings.VLLM_READ_TIMEOUT,
+        read_timeout=settings.INFERENCE_READ_TIMEOUT,
     )
 
 

@@ -27,6 +27,19 @@ if [ "${INFERENCE_BACKEND:-local}" = vllm ] && [ -z "${VLLM_URLS:-}" ]; then
   done
 fi
 
+if [ "${INFERENCE_MODE:-local}" = workers ] && [ -z "${INFERENCE_WORKER_URLS:-}" ]; then
+  # Inference workers on ports 8101...; the web side streams from them over HTTP.
+  urls=()
+  for index in $(seq "${INFERENCE_WORKERS:-1}"); do
+    port=$((8100 + index))
+    "$PY" -m live.inference_worker --port "$port" &
+    CHILDREN+=($!)
+    urls+=("http://127.0.0.1:$port")
+  done
+  INFERENCE_WORKER_URLS=$(IFS=,; echo "${urls[*]}")
+  export INFERENCE_WORKER_URLS
+fi
+
 # On SIGTERM Uvicorn closes websockets first: replies being written are saved as stopped.
 "$VENV/bin/uvicorn" config.asgi:application --host "$HOST" --port "$PORT" --lifespan off \
   --timeout-graceful-shutdown 30 &
@@ -40,12 +53,6 @@ nice -n "${TRAINING_NICE:-15}" "$VENV/bin/celery" -A config worker -Q training -
 CHILDREN+=($!)
 "$VENV/bin/celery" -A config beat --loglevel INFO &
 CHILDREN+=($!)
-if [ "${INFERENCE_MODE:-local}" = workers ]; then
-  for _ in $(seq "${INFERENCE_WORKERS:-1}"); do
-    "$PY" manage.py runworker "${INFERENCE_CHANNEL:-inference}" &
-    CHILDREN+=($!)
-  done
-fi
 
 sleep 2
 log "LoopChat is running at http://$HOST:$PORT/  (admin: http://$HOST:$PORT/admin/)"

@@ -170,34 +170,34 @@ class OpenAIEngine(Engine):
         self, replica: Replica, request: GenerationRequest, adapter: str | None, started: float
     ) -> AsyncIterator[GenerationEvent]:
         try:
-            if adapter:
-                await self._ensure_adapter(replica, adapter, request.adapter_path)
-            messages, prompt_tokens, room = await self._fit(replica, request.messages)
-            stream = await self._open(replica, request, adapter, messages, room)
+            try:
+                messages, prompt_tokens, stream = await self._request(replica, request, adapter)
+            except openai.NotFoundError:
+                if not adapter:
+                    raise
+                # The server restarted and forgot the version: register it again, once.
+                replica.adapters.pop(adapter, None)
+                messages, prompt_tokens, stream = await self._request(replica, request, adapter)
         except (openai.APIConnectionError, httpx.TransportError) as error:
             raise ReplicaDown(str(error)) from error
-        except openai.NotFoundError:
-            if not adapter:
-                raise
-            replica.adapters.pop(adapter, None)  # the server restarted: register it again
-            try:
-                await self._ensure_adapter(replica, adapter, request.adapter_path)
-                messages, prompt_tokens, room = await self._fit(replica, request.messages)
-                stream = await self._open(replica, request, adapter, messages, room)
-            except (openai.APIConnectionError, httpx.TransportError) as error:
-                raise ReplicaDown(str(error)) from error
         except (openai.APIError, _ServerRefused) as error:
             yield _failed(started, f"the inference server refused the request: {_reason(error)}")
             return
-        yield Started(
-            prompt_messages=messages,
-            prompt_tokens=prompt_tokens,
-            model_version=adapter or self.base_label,
-        )
-        tokens, first, reason = 0, None, FinishReason.STOP
+        tokens, first, reason, announced = 0, None, FinishReason.STOP, False
         try:
             async with stream:
                 async for chunk in stream:
+                    if not announced:
+                        # LoopChat's own workers say what the model saw after fitting the
+                        # context window; vLLM's count came from /tokenize.
+                        extra = chunk.model_extra or {}
+                        usage = chunk.usage.prompt_tokens if chunk.usage else 0
+                        announced = True
+                        yield Started(
+                            prompt_messages=extra.get("prompt_messages") or messages,
+                            prompt_tokens=prompt_tokens or usage or 0,
+                            model_version=adapter or self.base_label,
+                        )
                     for choice in chunk.choices:
                         text = choice.delta.content if choice.delta else None
                         if text:
@@ -206,17 +206,17 @@ class OpenAIEngine(Engine):
                             yield Token(text=text, token_id=-1)
                         if choice.finish_reason:
                             reason = _FINISH.get(choice.finish_reason, FinishReason.STOP)
-                    if chunk.usage is not None:
+                    if chunk.usage is not None and chunk.usage.completion_tokens:
                         tokens = chunk.usage.completion_tokens
-        except (openai.APIError, httpx.HTTPError) as error:
-            yield _failed(
-                started,
-                f"the inference server {replica.url} failed during the reply: {_reason(error)}",
-                tokens,
-                first,
-            )
+        except (openai.APIConnectionError, httpx.HTTPError) as error:
             replica.down_since = time.monotonic()
             replica.adapters.clear()
+            message = f"the inference server {replica.url} failed during the reply"
+            yield _failed(started, f"{message}: {_reason(error)}", tokens, first)
+            return
+        except openai.APIError as error:  # the server reported an error and lives on
+            message = f"the inference server {replica.url} ended the reply with an error"
+            yield _failed(started, f"{message}: {_reason(error)}", tokens, first)
             return
         yield Finished(
             reason,
@@ -224,6 +224,16 @@ class OpenAIEngine(Engine):
             None if first is None else first - started,
             time.perf_counter() - started,
         )
+
+    async def _request(self, replica: Replica, request: GenerationRequest, adapter: str | None):
+        """Register the version if needed, fit the prompt, open the stream."""
+        if adapter:
+            await self._ensure_adapter(replica, adapter, request.adapter_path)
+        messages, prompt_tokens, room = await self._fit(
+            replica, request.messages, request.sampling.max_new_tokens
+        )
+        stream = await self._open(replica, request, adapter, messages, room)
+        return messages, prompt_tokens, stream
 
     async def _open(
         self,
@@ -249,11 +259,13 @@ class OpenAIEngine(Engine):
         )
 
     async def _fit(
-        self, replica: Replica, messages: ChatMessages
+        self, replica: Replica, messages: ChatMessages, wanted: int
     ) -> tuple[ChatMessages, int, int | None]:
-        """Drop the oldest turns until the prompt fits; (messages, prompt tokens, room left).
+        """Drop the oldest turns until the prompt leaves room for ``wanted`` new tokens.
 
-        Without vLLM's ``/tokenize`` (another server), the messages go as they are.
+        Returns (messages, prompt tokens, room left). When only system messages and
+        the newest one are left, a shorter reply is allowed rather than none. Without
+        vLLM's ``/tokenize`` (another server), the messages go as they are.
         """
         kept = [dict(message) for message in messages]
         while True:
@@ -268,7 +280,7 @@ class OpenAIEngine(Engine):
             counted = response.json()
             room = counted["max_model_len"] - counted["count"]
             droppable = next((i for i, m in enumerate(kept[:-1]) if m["role"] != "system"), None)
-            if room > 0 or droppable is None:
+            if room >= wanted or droppable is None:
                 if room <= 0:
                     raise _ServerRefused("the newest message does not fit the context window")
                 return kept, counted["count"], room

@@ -98,10 +98,14 @@ def asgi_server_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, s
 
 
 @contextmanager
-def inference_worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    command = [sys.executable, "manage.py", "runworker", settings.INFERENCE_CHANNEL]
+def inference_worker(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``python -m live.inference_worker`` on a free port, once its model is loaded."""
+    port = free_port()
+    command = [sys.executable, "-m", "live.inference_worker", "--port", str(port)]
     with _process(command, env, log) as process:
-        yield process
+        url = f"http://127.0.0.1:{port}"
+        _wait_for(f"{url}/health", log)
+        yield url, process
 
 
 @contextmanager

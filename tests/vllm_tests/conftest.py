@@ -37,6 +37,6 @@ def vllm_app(vllm_settings):
     from live.engines import chat_engine
     from live.routing import websocket_application
 
-    engine = chat_engine(worker_engine=None)
+    engine = chat_engine()
     yield websocket_application(engine)
     engine.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import pytest
 from channels.db import database_sync_to_async
 from django.core.cache import cache
@@ -125,6 +126,13 @@ async def test_a_version_promoted_in_the_admin_is_served_by_vllm_then_rolled_bac
     stored = await database_sync_to_async(Message.objects.get)(pk=promoted["id"])
     assert stored.model_version == "v1-dpo"
 
+    # A replica that restarted has forgotten the adapter: the next reply registers it again.
+    async with httpx.AsyncClient(base_url=vllm_settings.VLLM_URLS[0]) as http:
+        forgot = await http.post("/v1/unload_lora_adapter", json={"lora_name": "v1-dpo"})
+        assert forgot.status_code == 200
+    again = (await ask(vllm_app, alice, conversation))[1]
+    assert (again["model_version"], again["content"]) == ("v1-dpo", promoted["content"])
+
     base = await database_sync_to_async(ModelVersion.objects.get)(adapter_path="")
     await database_sync_to_async(admin_action)(staff_client, "roll_back", base)
     cache.clear()
@@ -139,7 +147,7 @@ async def test_a_replica_that_dies_mid_reply_fails_that_reply_fast_and_the_next_
     """Two servers: the reply runs on the second, which is killed after a few tokens."""
     with vllm_server(smollm2_dir, tmp_path / "second.log") as (second_url, second):
         vllm_settings.VLLM_URLS = [second_url, vllm_url]  # idle: the first listed is picked
-        engine = chat_engine(worker_engine=None)
+        engine = chat_engine()
         app = websocket_application(engine)
         conversation = await database_sync_to_async(conversation_of)(alice, max_new_tokens=400)
         socket = await chat_socket(app, alice)
@@ -165,3 +173,41 @@ async def test_a_replica_that_dies_mid_reply_fails_that_reply_fast_and_the_next_
         tokens, after = await ask(app, alice, conversation, QUESTION)
         assert after["status"] == "complete" and "Paris" in after["content"]
         engine.close()
+
+
+def long_history(user, turns: int, words: int):
+    """A conversation of ``turns`` long exchanges; the last assistant reply."""
+    conversation = conversation_of(user)
+    parent = None
+    for turn in range(turns):
+        asked = chat_services.user_message_create(
+            conversation=conversation,
+            content=f"Turn {turn}: " + "tell me more " * words,
+            parent=parent,
+        )
+        parent = Message.objects.create(
+            conversation=conversation,
+            parent=asked,
+            role=Message.Role.ASSISTANT,
+            content="I see. " * words,
+            status=Message.Status.COMPLETE,
+        )
+    return conversation, parent
+
+
+async def test_the_oldest_turns_are_dropped_to_fit_the_context_window(vllm_app, alice):
+    """Three exchanges of ~1,500 tokens each do not fit vLLM's 2,048: the newest is kept."""
+    conversation, last = await database_sync_to_async(long_history)(alice, 3, 250)
+    socket = await chat_socket(vllm_app, alice)
+    await socket.send_json_to(
+        {"type": "send", "conversation": conversation.pk, "content": QUESTION, "parent": last.pk}
+    )
+    while (frame := await socket.receive_json_from(timeout=120))["type"] != "reply_done":
+        pass
+    await socket.disconnect()
+    reply = frame["message"]
+    assert reply["status"] == "complete", reply["error"]
+    stored = await database_sync_to_async(Message.objects.get)(pk=reply["id"])
+    seen = [message["content"][:7] for message in stored.prompt_messages]
+    assert seen[-1] == QUESTION[:7] and "Turn 0:" not in seen
+    assert 0 < reply["stats"]["prompt_tokens"] <= 2048 - 24
