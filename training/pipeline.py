@@ -203,13 +203,27 @@ class Candidate:
 
 
 def _best(candidates: list[Candidate]) -> Candidate:
-    """The furthest stage that passes (each builds on the one before); else the last.
+    """The passing candidate whose held-out replies the reward model scores highest.
 
-    A later stage that makes things worse (online RL looping) must not throw
-    away an earlier one that passed.
+    Without reward-model scores, the furthest stage that passes (each builds on the
+    one before); if none passes, the last. A later stage that makes things worse
+    (online RL looping, or merely scoring lower) must not replace an earlier one.
     """
     passing = [c for c in candidates if c.report.passed]
-    return passing[-1] if passing else candidates[-1]
+    if not passing:
+        return candidates[-1]
+    scored = [c for c in passing if _reward(c) is not None]
+    if len(scored) == len(passing):
+        # max keeps the first of equals: a later stage must beat, not match, an earlier one.
+        return max(scored, key=_reward)
+    return passing[-1]
+
+
+def _reward(candidate: Candidate) -> float | None:
+    """Mean reward-model score of the candidate's held-out replies, greedy and sampled."""
+    metrics = candidate.report.metrics
+    scores = [metrics.get(f"candidate_{mode}_reward_mean") for mode in ("greedy", "sampled")]
+    return None if None in scores else sum(scores) / len(scores)
 
 
 # Per stage, the figures that say whether it helped: margins, drift, and the reward of

@@ -6,6 +6,7 @@ into checks and is pure, so each check can be tested on hand-made numbers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +63,8 @@ class CandidateMeasurements:
     prompts: list[list[Message]]
     parent_replies: list[Reply]
     candidate_replies: list[Reply]
-    # Per probe kind ("empty", "loop"): log p gain (candidate - parent) of each probe.
+    # Per probe kind ("empty", "loop"): log p gain (candidate - parent) of each probe, both
+    # log p raised to the floor first (GateThresholds.degenerate_probe_floor).
     probe_gains: dict[str, list[float]] = field(default_factory=dict)
     # The held-out pairs' own replies, tokenized like generated ones: what the feedback asked for.
     chosen_replies: list[Reply] = field(default_factory=list)
@@ -131,7 +133,8 @@ def measure_candidate(
     probes = degenerate_probes(scoring.tokenizer, encoded, parent_replies, stops)
     chosen_replies, rejected_replies = _feedback_replies(scoring.tokenizer, heldout_pairs)
     measured_drift = drift(scoring, parent_name, CANDIDATE, on_parent_replies)
-    gains = {kind: _gains(scoring, parent_name, seqs) for kind, seqs in probes.items()}
+    floor = math.log(thresholds.degenerate_probe_floor)
+    gains = {kind: _gains(scoring, parent_name, seqs, floor) for kind, seqs in probes.items()}
     del scoring  # the reward model needs the memory more
     if reward_model is not None:
         _score_answers(RewardScorer(reward_model), answered)
@@ -229,10 +232,21 @@ def _written_reply(tokenizer: PreTrainedTokenizerBase, completion: Sequence[Mess
     return Reply(text=text, token_ids=token_ids, finished=True)
 
 
-def _gains(scoring, parent: str | None, sequences) -> list[float]:
+def _gains(scoring, parent: str | None, sequences, floor: float) -> list[float]:
+    """log p gain per probe, counting only what rises above ``floor`` (a log probability).
+
+    An empty reply going from one chance in 10^8 to one in 10^4 is a large gain in
+    nats and no degeneracy: nobody would ever see it. (Seen: a candidate trained on
+    feedback with a fifth of the labels flipped gained 4.9 nats on the empty probe,
+    its largest empty-reply probability 0.0003.)
+    """
     before = summed_log_probs(scoring, parent, sequences)
     after = summed_log_probs(scoring, CANDIDATE, sequences)
-    return [a - b for a, b in zip(after, before, strict=True)]
+    return floored_gains(before, after, floor)
+
+
+def floored_gains(before: Sequence[float], after: Sequence[float], floor: float) -> list[float]:
+    return [max(a, floor) - max(b, floor) for b, a in zip(before, after, strict=True)]
 
 
 def judge(measurements: CandidateMeasurements, thresholds: GateThresholds) -> GateReport:

@@ -38,8 +38,11 @@ class GateThresholds:
     max_degenerate_share: float = 0.25
     degenerate_tolerance: float = 0.0
     # Teacher-forced probes: the mean log-likelihood gain (nats, candidate - parent) of an
-    # empty reply and of the parent's reply looped, per prompt, must stay below this.
+    # empty reply and of the parent's reply looped, per prompt, must stay below this...
     max_degenerate_gain: float = 2.0
+    # ...counting only probabilities above this floor: below one reply in a thousand, a
+    # probe is a reply nobody sees, however much likelier it became (docs/training.md).
+    degenerate_probe_floor: float = 1e-3
     # Candidate mean reply length / parent's, in tokens; the band is stretched by the
     # length the feedback asked for (chosen / rejected replies, gate.length_band).
     min_length_ratio: float = 0.5

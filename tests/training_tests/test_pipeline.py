@@ -145,3 +145,33 @@ def test_a_later_stage_that_fails_the_gate_does_not_throw_away_one_that_passed(
     assert (rl["passed"], rl["failed"]) == (False, ["heldout_margin"])
     # Each stage's figures are kept: what it writes, scored by the run's reward model.
     assert {"kl_per_token", "generated_win_rate", "candidate_greedy_reward_mean"} <= set(rl)
+
+
+def _candidate(stage: str, passed: bool, greedy=None, sampled=None):
+    from llm.evaluation import Check, GateReport
+
+    metrics = {}
+    if greedy is not None:
+        metrics = {"candidate_greedy_reward_mean": greedy, "candidate_sampled_reward_mean": sampled}
+    report = GateReport.from_checks([Check("x", passed, None, None)], metrics)
+    return pipeline.Candidate(stage, Path(stage), report)
+
+
+def test_the_best_passing_stage_is_promoted_by_what_the_reward_model_scores():
+    """Online RL that passes but writes replies the reward model scores lower loses to DPO;
+    without scores the furthest passing stage wins; with none passing, the last is kept."""
+    dpo, rl = _candidate("dpo", True, 0.9, 0.8), _candidate("online_rl", True, 0.8, 0.8)
+    assert pipeline._best([dpo, rl]).stage == "dpo"
+    better = _candidate("online_rl", True, 1.2, 0.9)
+    assert pipeline._best([dpo, better]).stage == "online_rl"
+    equal = _candidate("online_rl", True, 0.9, 0.8)
+    assert pipeline._best([dpo, equal]).stage == "dpo"
+    assert (
+        pipeline._best([_candidate("dpo", True), _candidate("online_rl", True)]).stage
+        == "online_rl"
+    )
+    assert (
+        pipeline._best([_candidate("dpo", False), _candidate("online_rl", False)]).stage
+        == "online_rl"
+    )
+    assert pipeline._best([dpo, _candidate("online_rl", False, 2.0, 2.0)]).stage == "dpo"

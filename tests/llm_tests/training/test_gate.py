@@ -426,3 +426,16 @@ def test_it_builds_empty_and_loop_probes_from_parent_replies(tiny_model_dir):
     newline = tokenizer.encode("\n", add_special_tokens=False)
     assert probes["empty"] == [([1, 2], [2]), ([3], [2])]
     assert probes["loop"] == [([1, 2, 5, 6], newline + [5, 6] + newline + [5, 6] + [2])]
+
+
+def test_a_probe_that_stays_unlikely_is_no_degeneracy():
+    """Gains count from a floor (0.1%): 1e-8 -> 1e-4 is nothing, 1e-8 -> 0.6 is a lot."""
+    import math
+
+    from llm.evaluation.gate import floored_gains
+
+    floor = math.log(GateThresholds().degenerate_probe_floor)
+    gains = floored_gains([-18.4, -18.4, -2.0, -0.5], [-9.2, -0.5, -1.0, -3.0], floor)
+    assert gains[0] == 0.0
+    assert gains[1] == pytest.approx(-0.5 - floor)
+    assert gains[2:] == pytest.approx([1.0, -2.5])
