@@ -133,8 +133,12 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env_str("CACHE_PREFIX", "loopchat"),
+        # A Redis that is down refuses at once; one that hangs must not hold a request.
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
     }
 }
+# How long a message waits out a Redis restart before it is refused (service_unavailable).
+REDIS_GRACE_SECONDS = env_float("REDIS_GRACE_SECONDS", 2.0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -170,6 +174,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Workers and beat outlive a Redis restart: reconnect for ever, at start-up too.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "retry_on_timeout": True}
 
 # --- The model --------------------------------------------------------------
 # "smollm2" is the embedded SmolLM2-135M-Instruct; any local folder or hub id
@@ -235,6 +244,8 @@ FEEDBACK_DAILY_TRAINING_CAP = env_int("FEEDBACK_DAILY_TRAINING_CAP", 50)
 # --- Retraining -----------------------------------------------------------------
 MODEL_VERSIONS_DIR = Path(env_str("MODEL_VERSIONS_DIR", str(DATA_DIR / "versions")))
 # Beat's tick starts a run once this much new approved feedback (ratings + pairs) arrived.
+# A failed run's feedback is retried by the next ticks, at most this many times in a row.
+TRAINING_MAX_RETRIES = env_int("TRAINING_MAX_RETRIES", 2)
 TRAINING_MIN_NEW_FEEDBACK = env_int("TRAINING_MIN_NEW_FEEDBACK", 20)
 TRAINING_MIN_EXAMPLES = env_int("TRAINING_MIN_EXAMPLES", 8)
 # With this many pairs a reward model is trained; if it passes its own held-out

@@ -16,7 +16,7 @@ from chat.serializers import conversation_data, message_data
 from feedback import services as feedback_services
 from feedback.selectors import rating_data
 from live import frames
-from live.ratelimit import generation_allowed
+from live.ratelimit import generation_check
 from live.replies import ClientGone, reply_stream
 from llm.engine.base import Engine, EngineError, EngineState
 
@@ -24,9 +24,15 @@ logger = logging.getLogger(__name__)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
-    """One socket per browser tab; ``engine`` writes its replies (live.routing)."""
+    """One socket per browser tab; ``engine`` writes its replies (live.routing).
+
+    It reads no channel layer: nothing is sent to it from other processes, so a
+    Redis restart cannot close it (Channels ends a consumer whose layer read fails).
+    Redis is only asked when a message is sent (rate limits, live.ratelimit).
+    """
 
     running: asyncio.Task | None = None
+    channel_layer_alias = None  # no Redis read held open per socket
 
     def __init__(self, *args, engine: Engine, **kwargs):
         super().__init__(*args, **kwargs)
@@ -167,7 +173,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _check_can_generate(self) -> None:
         if self.engine.state is EngineState.FAILED:
             raise Refusal("engine_unavailable", "The model could not be loaded.")
-        retry_after = await database_sync_to_async(generation_allowed)(user_id=self.user.pk)
+        retry_after = await generation_check(user_id=self.user.pk)
         if retry_after is not None:
             raise Refusal(
                 "rate_limited",

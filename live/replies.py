@@ -60,7 +60,8 @@ class _Progress:
             "status": _STATUS_FOR_REASON.get(reason, Message.Status.FAILED),
             "finish_reason": reason,
             "error": self.finished.get("error", ""),
-            "completion_tokens": self.finished.get("completion_tokens", self.tokens),
+            # What was streamed counts, whatever a failing engine reported (often 0).
+            "completion_tokens": max(self.finished.get("completion_tokens", 0), self.tokens),
             "time_to_first_token_ms": None if first is None else (first - self.started_at) * 1000,
             "duration_ms": (now - self.started_at) * 1000,
         }

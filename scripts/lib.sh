@@ -64,12 +64,39 @@ ensure_redis() {
   local port=${PRIVATE_REDIS_PORT:-6390} db=${REDIS_URL##*/}
   [[ $db =~ ^[0-9]+$ ]] || db=0
   log "no Redis at $REDIS_URL: starting a private one on port $port"
-  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no >"$ROOT/var/redis.log" 2>&1 &
-  CHILDREN+=($!)
+  supervise redis-server sh -c "exec redis-server --port $port --bind 127.0.0.1 --save '' \
+    --appendonly no >>'$ROOT/var/redis.log' 2>&1"
   export REDIS_URL=redis://127.0.0.1:$port/$db
   for _ in $(seq 50); do redis_answers "$REDIS_URL" && return; sleep 0.1; done
   echo "The private redis-server did not start; see var/redis.log" >&2
   exit 1
+}
+
+# supervise NAME COMMAND...: run COMMAND in the background and restart it whenever it
+# exits, after 1, 2, 4 ... 30 s (back to 1 s once it ran a minute); logs each restart.
+# stop_children (Ctrl-C) stops the supervisor, which stops its command.
+supervise() {
+  local name=$1
+  shift
+  (
+    set +e  # an exit status is news here, not a reason to stop
+    child=
+    trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM INT
+    backoff=1
+    while true; do
+      started=$SECONDS
+      "$@" &
+      child=$!
+      wait "$child"
+      status=$?
+      [ $((SECONDS - started)) -ge 60 ] && backoff=1
+      log "$name exited (status $status); restarting it in ${backoff} s"
+      sleep "$backoff" &
+      wait $!
+      backoff=$((backoff * 2 > 30 ? 30 : backoff * 2))
+    done
+  ) &
+  CHILDREN+=($!)
 }
 
 stop_children() {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything and run LoopChat: web (Uvicorn), Celery worker, Celery beat,
 # inference workers when INFERENCE_MODE=workers, and a vLLM server when
-# INFERENCE_BACKEND=vllm without VLLM_URLS. Ctrl-C stops them all.
+# INFERENCE_BACKEND=vllm without VLLM_URLS. Each is supervised: one that dies is
+# restarted with backoff, and the others run on. Ctrl-C stops them all.
 source "$(dirname "$0")/lib.sh"
 
 HOST=${HOST:-127.0.0.1}
@@ -17,8 +18,7 @@ login=$("$PY" manage.py ensure_admin)
 if [ "${INFERENCE_BACKEND:-local}" = vllm ] && [ -z "${VLLM_URLS:-}" ]; then
   install_vllm
   VLLM_PORT=${VLLM_PORT:-8001}
-  bash scripts/vllm_server.sh "$VLLM_PORT" > "${VLLM_LOG:-var/vllm.log}" 2>&1 &
-  CHILDREN+=($!)
+  supervise vllm sh -c "exec bash scripts/vllm_server.sh $VLLM_PORT >> '${VLLM_LOG:-var/vllm.log}' 2>&1"
   export VLLM_URLS=http://127.0.0.1:$VLLM_PORT
   log "starting vLLM on $VLLM_URLS (30-60 s; log: ${VLLM_LOG:-var/vllm.log})"
   for _ in $(seq 300); do
@@ -32,8 +32,7 @@ if [ "${INFERENCE_MODE:-local}" = workers ] && [ -z "${INFERENCE_WORKER_URLS:-}"
   urls=()
   for index in $(seq "${INFERENCE_WORKERS:-1}"); do
     port=$((8100 + index))
-    "$PY" -m live.inference_worker --port "$port" &
-    CHILDREN+=($!)
+    supervise "inference worker $index" "$PY" -m live.inference_worker --port "$port"
     urls+=("http://127.0.0.1:$port")
   done
   INFERENCE_WORKER_URLS=$(IFS=,; echo "${urls[*]}")
@@ -41,22 +40,18 @@ if [ "${INFERENCE_MODE:-local}" = workers ] && [ -z "${INFERENCE_WORKER_URLS:-}"
 fi
 
 # On SIGTERM Uvicorn closes websockets first: replies being written are saved as stopped.
-"$VENV/bin/uvicorn" config.asgi:application --host "$HOST" --port "$PORT" --lifespan off \
-  --timeout-graceful-shutdown 30 &
-CHILDREN+=($!)
-"$VENV/bin/celery" -A config worker -Q celery --loglevel INFO --concurrency 1 -n "tasks@%h" &
-CHILDREN+=($!)
+supervise web "$VENV/bin/uvicorn" config.asgi:application --host "$HOST" --port "$PORT" \
+  --lifespan off --timeout-graceful-shutdown 30
+supervise "celery worker" "$VENV/bin/celery" -A config worker -Q celery --loglevel INFO \
+  --concurrency 1 -n "tasks@%h"
 # Training has its own worker: one run at a time, a fresh process for each. It runs
 # niced, so replies keep their speed while a run trains (benchmarks/serving.py).
-nice -n "${TRAINING_NICE:-15}" "$VENV/bin/celery" -A config worker -Q training --loglevel INFO --concurrency 1 \
-  --max-tasks-per-child 1 -n "training@%h" &
-CHILDREN+=($!)
-"$VENV/bin/celery" -A config beat --loglevel INFO &
-CHILDREN+=($!)
+supervise "training worker" nice -n "${TRAINING_NICE:-15}" "$VENV/bin/celery" -A config worker \
+  -Q training --loglevel INFO --concurrency 1 --max-tasks-per-child 1 -n "training@%h"
+supervise "celery beat" "$VENV/bin/celery" -A config beat --loglevel INFO
 
 sleep 2
 log "LoopChat is running at http://$HOST:$PORT/  (admin: http://$HOST:$PORT/admin/)"
 log "$login"
-log "Ctrl-C stops every process started here."
-wait -n "${CHILDREN[@]}" || true
-log "a process exited; stopping the others"
+log "Ctrl-C stops every process started here; one that dies is restarted."
+wait "${CHILDREN[@]}" || true

@@ -3,6 +3,8 @@
 source "$(dirname "$0")/lib.sh"
 
 install_python requirements-dev.txt
+# The vLLM tests run against a real vLLM CPU server in its own environment.
+[ "${LOOPCHAT_SKIP_VLLM:-0}" = 1 ] || install_vllm
 if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   log "installing Debian's chromium for the browser tests"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null

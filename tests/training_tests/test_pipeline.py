@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
+from feedback.models import Rating
 from tests.support.gate import PERMISSIVE_GATE
 from training import pipeline, runs, tasks
 from training.models import ModelVersion, TrainingRun
@@ -175,3 +178,26 @@ def test_the_best_passing_stage_is_promoted_by_what_the_reward_model_scores():
         == "online_rl"
     )
     assert pipeline._best([dpo, _candidate("online_rl", False, 2.0, 2.0)]).stage == "dpo"
+
+
+def test_a_failed_runs_feedback_is_retried_a_bounded_number_of_times(tiny_training, feedback):
+    """A killed worker's run fails; its feedback queues the next tick's run again, up to
+    TRAINING_MAX_RETRIES times in a row; a run that did not fail counts as done."""
+    from unittest.mock import patch
+
+    tiny_training.TRAINING_MIN_NEW_FEEDBACK = 10
+    tiny_training.TRAINING_MAX_RETRIES = 2
+    with patch.object(tasks.run_training, "delay"):  # queue only: the test plays the worker
+        for attempt in range(3):
+            assert tasks.tick().startswith("queued run"), attempt
+            run = TrainingRun.objects.get(in_flight=True)
+            runs.training_run_finish(run, TrainingRun.Status.FAILED, error="killed")
+        assert "waiting" in tasks.tick()  # three failures in a row: no fourth try
+
+        # New feedback after the last failure starts a run again; one that ends (here
+        # skipped) makes the same feedback old.
+        TrainingRun.objects.update(created_at=timezone.now() - timedelta(minutes=1))
+        Rating.objects.update(updated_at=timezone.now())
+        assert tasks.tick().startswith("queued run")
+        runs.training_run_finish(TrainingRun.objects.get(in_flight=True), "skipped")
+        assert "waiting" in tasks.tick()
