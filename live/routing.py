@@ -8,10 +8,13 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path
 
 from live.consumers import ChatConsumer
+from live.origins import SameOriginValidator
 from llm.engine.base import Engine
 
 
 def websocket_application(engine: Engine):
-    """``/ws/chat/``: origin-checked, session-authenticated, replies from ``engine``."""
+    """``/ws/chat/``: same origin (scheme, host, port) from an allowed host,
+    session-authenticated, replies from ``engine``."""
     routes = [path("ws/chat/", ChatConsumer.as_asgi(engine=engine))]
-    return AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routes)))
+    authenticated = AuthMiddlewareStack(URLRouter(routes))
+    return SameOriginValidator(AllowedHostsOriginValidator(authenticated))

@@ -43,7 +43,7 @@ def session_cookie(user) -> bytes:
 
 
 async def connect(app, user=None, origin=b"http://localhost") -> WebsocketCommunicator:
-    headers = [(b"origin", origin)]
+    headers = [(b"origin", origin), (b"host", b"localhost")]
     if user is not None:
         headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
     communicator = WebsocketCommunicator(app, "/ws/chat/", headers=headers)
@@ -323,6 +323,37 @@ async def test_it_rejects_foreign_origins(app, alice):
     )
     connected, _ = await communicator.connect()
     assert not connected
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "scheme", "accepted"),
+    [
+        (b"http://127.0.0.1:8765", b"127.0.0.1:8765", "ws", True),
+        (b"http://127.0.0.1:8766", b"127.0.0.1:8765", "ws", False),  # another port
+        (b"https://127.0.0.1:8765", b"127.0.0.1:8765", "ws", False),  # another scheme
+        (b"https://localhost", b"localhost", "wss", True),
+        (b"http://localhost", b"localhost", "wss", False),
+        (b"http://localhost", None, "ws", False),  # no Host to compare with
+    ],
+)
+async def test_the_origin_must_match_scheme_host_and_port(app, origin, host, scheme, accepted):
+    headers = [(b"origin", origin)] + ([(b"host", host)] if host else [])
+    communicator = WebsocketCommunicator(app, "/ws/chat/", headers=headers)
+    communicator.scope["scheme"] = scheme
+    connected, _ = await communicator.connect()
+    assert connected is accepted
+    await communicator.disconnect()
+
+
+async def test_a_trusted_origin_is_accepted_from_elsewhere(tiny_engine, settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://chat.example.com"]
+    settings.ALLOWED_HOSTS = ["chat.example.com", "localhost"]
+    app = websocket_application(tiny_engine)  # the allowed hosts are read as it is built
+    headers = [(b"origin", b"https://chat.example.com"), (b"host", b"localhost:8000")]
+    communicator = WebsocketCommunicator(app, "/ws/chat/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.disconnect()
 
 
 async def test_it_reports_a_model_that_failed_to_load(alice, conversation, build_engine, tmp_path):

@@ -16,7 +16,11 @@ async def chat_socket(app, user) -> WebsocketCommunicator:
     socket = WebsocketCommunicator(
         app,
         "/ws/chat/",
-        headers=[(b"origin", b"http://localhost"), (b"cookie", cookie.encode())],
+        headers=[
+            (b"origin", b"http://localhost"),
+            (b"host", b"localhost"),
+            (b"cookie", cookie.encode()),
+        ],
     )
     assert (await socket.connect())[0]
     return socket
