@@ -30,16 +30,16 @@ class SamplingParams:
         _check_number("temperature", self.temperature, 0.0, 2.0)
         _check_number("top_p", self.top_p, 0.0, 1.0, low_inclusive=False)
         if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int):
-            raise InvalidSampling("max_new_tokens", "max_new_tokens must be a whole number")
+            raise InvalidSampling("max_new_tokens", "Maximum reply length must be a whole number.")
         if not 1 <= self.max_new_tokens <= MAX_NEW_TOKENS_LIMIT:
             raise InvalidSampling(
                 "max_new_tokens",
-                f"max_new_tokens must be between 1 and {MAX_NEW_TOKENS_LIMIT}",
+                f"Maximum reply length must be between 1 and {MAX_NEW_TOKENS_LIMIT} tokens.",
             )
         if self.seed is not None and (
             isinstance(self.seed, bool) or not isinstance(self.seed, int)
         ):
-            raise InvalidSampling("seed", "seed must be a whole number")
+            raise InvalidSampling("seed", "Seed must be a whole number.")
 
     @property
     def greedy(self) -> bool:
@@ -57,12 +57,18 @@ class SamplingParams:
 def _check_number(
     field: str, value: object, low: float, high: float, low_inclusive: bool = True
 ) -> None:
+    label = _LABELS.get(field, field)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidSampling(field, f"{field} must be a number")
+        raise InvalidSampling(field, f"{label} must be a number.")
     too_low = value < low if low_inclusive else value <= low
     if too_low or value > high or value != value:
-        bracket = "[" if low_inclusive else "("
-        raise InvalidSampling(field, f"{field} must be in {bracket}{low}, {high}]")
+        if low_inclusive:
+            raise InvalidSampling(field, f"{label} must be between {low:g} and {high:g}.")
+        raise InvalidSampling(field, f"{label} must be more than {low:g} and at most {high:g}.")
+
+
+# How the settings panel names each setting, for messages a person reads.
+_LABELS = {"temperature": "Temperature", "top_p": "Top-p"}
 
 
 def pick_token(

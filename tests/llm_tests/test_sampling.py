@@ -43,7 +43,10 @@ def test_it_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(InvalidSampling) as raised:
         SamplingParams(**{field: value})
     assert raised.value.field == field
-    assert field in str(raised.value)
+    # A sentence a person reads, naming the setting as the settings panel does.
+    label = {"temperature": "Temperature", "top_p": "Top-p", "seed": "Seed"}
+    assert str(raised.value).startswith(label.get(field, "Maximum reply length"))
+    assert str(raised.value).endswith(".") and "[" not in str(raised.value)
 
 
 def test_it_is_a_value_error():
