@@ -66,6 +66,7 @@ class Replica:
     # Adapter name -> folder, least recently used first; what this replica has loaded.
     adapters: OrderedDict[str, str] = field(default_factory=OrderedDict)
     using: dict[str, int] = field(default_factory=dict)  # adapter -> replies using it now
+    max_model_len: int | None = None  # learnt from the first /tokenize answer
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -268,6 +269,8 @@ class OpenAIEngine(Engine):
         vLLM's ``/tokenize`` (another server), the messages go as they are.
         """
         kept = [dict(message) for message in messages]
+        if replica.max_model_len and _surely_fits(kept, wanted, replica.max_model_len):
+            return kept, 0, None  # no round trip: the stream's usage says the prompt's size
         while True:
             response = await replica.http.post(
                 "/tokenize",
@@ -278,15 +281,17 @@ class OpenAIEngine(Engine):
             if response.status_code != 200:
                 raise _ServerRefused(response.text)
             counted = response.json()
+            replica.max_model_len = counted["max_model_len"]
             room = counted["max_model_len"] - counted["count"]
-            droppable = next((i for i, m in enumerate(kept[:-1]) if m["role"] != "system"), None)
+            droppable = _droppable(kept)
             if room >= wanted or droppable is None:
                 if room <= 0:
                     raise _ServerRefused("the newest message does not fit the context window")
                 return kept, counted["count"], room
             del kept[droppable]
-            while kept and kept[0]["role"] == "assistant" and len(kept) > 1:
-                del kept[0]
+            # A history must not start with an orphaned assistant reply.
+            while (first := _droppable(kept)) is not None and kept[first]["role"] == "assistant":
+                del kept[first]
 
     async def _ensure_adapter(self, replica: Replica, name: str, path: str) -> None:
         async with replica.lock:
@@ -318,6 +323,21 @@ class OpenAIEngine(Engine):
             # Without a running loop the process is ending, and the sockets with it.
             with contextlib.suppress(RuntimeError):
                 asyncio.get_running_loop().create_task(replica.http.aclose())
+
+
+def _droppable(messages: ChatMessages) -> int | None:
+    """The oldest message that is neither a system message nor the newest one."""
+    return next((i for i, m in enumerate(messages[:-1]) if m["role"] != "system"), None)
+
+
+def _surely_fits(messages: ChatMessages, wanted: int, max_model_len: int) -> bool:
+    """True when the prompt cannot be too long, without asking the server to count.
+
+    Byte-level tokenizers give at most one token per byte of text; each message's
+    chat markup and the generation prompt are well under the allowance added here.
+    """
+    bound = sum(len(m["content"].encode()) + 16 for m in messages) + 64
+    return bound + wanted <= max_model_len
 
 
 class _ServerRefused(Exception):

@@ -79,6 +79,8 @@ async def test_sampling_settings_are_honoured(vllm_app, alice):
     first = (await ask(vllm_app, alice, greedy))[1]
     second = (await ask(vllm_app, alice, greedy))[1]
     assert first["content"] == second["content"]
+    # The first prompt was counted by /tokenize, the second (surely short) by the stream.
+    assert first["stats"]["prompt_tokens"] == second["stats"]["prompt_tokens"] > 10
 
     short = await database_sync_to_async(conversation_of)(alice, max_new_tokens=3)
     capped = (await ask(vllm_app, alice, short, "Tell me about the sea."))[1]
