@@ -179,6 +179,7 @@ def _answer_heldout(
                 temperature=temperature,
                 top_p=t.heldout_top_p,
                 seed=t.heldout_seed,
+                batch_size=16,  # one batch for the default 12 prompts: half the steps
             )
             for name in (parent, CANDIDATE)
         ]

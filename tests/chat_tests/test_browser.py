@@ -148,7 +148,9 @@ def test_it_saves_settings_and_shows_field_errors(page: Page, live_server_url: s
 
     page.fill('input[name="temperature"]', "5")
     page.get_by_test_id("settings-save").click()
-    expect(page.get_by_test_id("field-error-temperature")).to_contain_text("temperature")
+    expect(page.get_by_test_id("field-error-temperature")).to_contain_text(
+        "Temperature must be between 0 and 2."
+    )
     assert Conversation.objects.get().temperature != 5
 
     page.fill('input[name="temperature"]', "0.3")

@@ -21,7 +21,15 @@ def vllm_installed() -> bool:
 @contextmanager
 def vllm_server(model_dir: Path, log: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
     """One server on a free port, in its own process group (vLLM forks an engine core)."""
-    port = free_port()
+    with vllm_servers(model_dir, [log], **env) as (server,):
+        yield server
+
+
+@contextmanager
+def vllm_servers(
+    model_dir: Path, logs: list[Path], **env: str
+) -> Iterator[list[tuple[str, subprocess.Popen]]]:
+    """One server per log, started at once (their start-ups overlap), each ready."""
     environment = {
         **os.environ,
         "MODEL_DIR": str(model_dir),
@@ -30,21 +38,26 @@ def vllm_server(model_dir: Path, log: Path, **env: str) -> Iterator[tuple[str, s
         **env,
     }
     environment.pop("PYTHONPATH", None)  # the app's packages are not vLLM's
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            ["bash", str(REPO / "scripts" / "vllm_server.sh"), str(port)],
-            cwd=REPO,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    servers = []
     try:
-        _wait_for(f"{url}/health", log, timeout=300)
-        yield url, process
+        for log in logs:
+            port = free_port()
+            with open(log, "wb") as output:
+                process = subprocess.Popen(
+                    ["bash", str(REPO / "scripts" / "vllm_server.sh"), str(port)],
+                    cwd=REPO,
+                    env=environment,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            servers.append((f"http://127.0.0.1:{port}", process))
+        for (url, _), log in zip(servers, logs, strict=True):
+            _wait_for(f"{url}/health", log, timeout=300)
+        yield servers
     finally:
-        kill_server(process, signal.SIGTERM)
+        for _, process in servers:
+            kill_server(process, signal.SIGTERM)
 
 
 def kill_server(process: subprocess.Popen, sig: signal.Signals = signal.SIGKILL) -> None:

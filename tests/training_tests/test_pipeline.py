@@ -79,8 +79,18 @@ def test_a_reward_model_that_passes_adds_an_online_rl_stage(tiny_training, feedb
     assert run.status == "succeeded", run.error or run.reason
     assert run.method == "dpo+online_rl", run.log
     assert run.metrics["reward_model"]["passed"] is True
-    assert run.version.name == f"run-{run.pk}-online_rl"
     assert "stage: reward_model" in run.log and "stage: online_rl" in run.log
+    # Both stages were judged; the one whose held-out replies the reward model scored
+    # higher went into service (the earlier one on a tie).
+    stages = run.metrics["stages"]
+    assert set(stages) == {"dpo", "online_rl"}
+
+    def reward(stage: str) -> float:
+        figures = stages[stage]
+        return figures["candidate_greedy_reward_mean"] + figures["candidate_sampled_reward_mean"]
+
+    best = "online_rl" if reward("online_rl") > reward("dpo") else "dpo"
+    assert run.version.name == f"run-{run.pk}-{best}"
     # The next run reuses the reward model that passed.
     assert pipeline._latest_passed_reward_model() == run.metrics["reward_model"]["path"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.vllm import vllm_installed, vllm_server
+from tests.support.vllm import vllm_installed, vllm_servers
 
 
 def pytest_collection_modifyitems(items) -> None:
@@ -17,10 +17,16 @@ def pytest_collection_modifyitems(items) -> None:
 
 
 @pytest.fixture(scope="session")
-def vllm_url(smollm2_dir, tmp_path_factory):
-    log = tmp_path_factory.mktemp("vllm") / "server.log"
-    with vllm_server(smollm2_dir, log) as (url, _):
-        yield url
+def vllm_pair(smollm2_dir, tmp_path_factory):
+    """Two servers, started together once: the second is for the test that kills one."""
+    logs = tmp_path_factory.mktemp("vllm")
+    with vllm_servers(smollm2_dir, [logs / "first.log", logs / "second.log"]) as servers:
+        yield servers
+
+
+@pytest.fixture(scope="session")
+def vllm_url(vllm_pair):
+    return vllm_pair[0][0]
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from live.engines import chat_engine
 from live.routing import websocket_application
 from tests.support.chatting import chat_socket
 from tests.support.tiny_model import build_tiny_adapter
-from tests.support.vllm import kill_server, vllm_server
+from tests.support.vllm import kill_server
 from training.models import ModelVersion
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
@@ -144,37 +144,37 @@ async def test_a_version_promoted_in_the_admin_is_served_by_vllm_then_rolled_bac
 
 
 async def test_a_replica_that_dies_mid_reply_fails_that_reply_fast_and_the_next_succeeds(
-    vllm_settings, vllm_url, alice, smollm2_dir, tmp_path
+    vllm_settings, vllm_pair, alice
 ):
     """Two servers: the reply runs on the second, which is killed after a few tokens."""
-    with vllm_server(smollm2_dir, tmp_path / "second.log") as (second_url, second):
-        vllm_settings.VLLM_URLS = [second_url, vllm_url]  # idle: the first listed is picked
-        engine = chat_engine()
-        app = websocket_application(engine)
-        conversation = await database_sync_to_async(conversation_of)(alice, max_new_tokens=400)
-        socket = await chat_socket(app, alice)
-        await socket.send_json_to(
-            {"type": "send", "conversation": conversation.pk, "content": "Write a long story."}
-        )
-        tokens = []
-        while len(tokens) < 3:
-            frame = await socket.receive_json_from(timeout=120)
-            if frame["type"] == "token":
-                tokens.append(frame["text"])
-        killed_at = time.monotonic()
-        await asyncio.to_thread(kill_server, second)
-        while (frame := await socket.receive_json_from(timeout=30))["type"] != "reply_done":
-            pass
-        waited = time.monotonic() - killed_at
-        await socket.disconnect()
-        failed = frame["message"]
-        assert failed["status"] == "failed" and waited < 5, (failed, waited)
-        assert "failed during the reply" in failed["error"]
-        assert failed["content"].startswith("".join(tokens))
+    (first_url, _), (second_url, second) = vllm_pair
+    vllm_settings.VLLM_URLS = [second_url, first_url]  # idle: the first listed is picked
+    engine = chat_engine()
+    app = websocket_application(engine)
+    conversation = await database_sync_to_async(conversation_of)(alice, max_new_tokens=400)
+    socket = await chat_socket(app, alice)
+    await socket.send_json_to(
+        {"type": "send", "conversation": conversation.pk, "content": "Write a long story."}
+    )
+    tokens = []
+    while len(tokens) < 3:
+        frame = await socket.receive_json_from(timeout=120)
+        if frame["type"] == "token":
+            tokens.append(frame["text"])
+    killed_at = time.monotonic()
+    await asyncio.to_thread(kill_server, second)
+    while (frame := await socket.receive_json_from(timeout=30))["type"] != "reply_done":
+        pass
+    waited = time.monotonic() - killed_at
+    await socket.disconnect()
+    failed = frame["message"]
+    assert failed["status"] == "failed" and waited < 5, (failed, waited)
+    assert "failed during the reply" in failed["error"]
+    assert failed["content"].startswith("".join(tokens))
 
-        tokens, after = await ask(app, alice, conversation, QUESTION)
-        assert after["status"] == "complete" and "Paris" in after["content"]
-        engine.close()
+    tokens, after = await ask(app, alice, conversation, QUESTION)
+    assert after["status"] == "complete" and "Paris" in after["content"]
+    engine.close()
 
 
 def long_history(user, turns: int, words: int):
