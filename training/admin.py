@@ -30,51 +30,48 @@ def _heldout_table(samples: list[dict], metrics: dict) -> str:
         if judged
         else "Held-out prompts (no reward model passed its evaluation: not scored)"
     )
-    rows = format_html_join(
-        "",
-        "<tr><td>{}</td><td>{}</td><td><pre>{}</pre></td><td>{}</td><td><pre>{}</pre></td>"
-        "<td>{}</td><td>{}</td></tr>",
+    headers = ("prompt", "mode", "parent", "score", "this version", "score", "flags")
+    rows = (
         (
-            (
-                sample["prompt"],
-                sample["mode"],
-                sample["parent"],
-                _score(sample.get("parent_score")),
-                sample["candidate"],
-                _score(sample.get("candidate_score")),
-                ", ".join(sample.get("candidate_flags") or []) or "—",
-            )
-            for sample in samples
-        ),
+            sample["prompt"],
+            sample["mode"],
+            sample["parent"],
+            _score(sample.get("parent_score")),
+            sample["candidate"],
+            _score(sample.get("candidate_score")),
+            _flags(sample),
+        )
+        for sample in samples
     )
-    return format_html(
-        "<table><caption>{}</caption><tr><th>prompt</th><th>mode</th><th>parent</th>"
-        "<th>score</th><th>this version</th><th>score</th><th>flags</th></tr>{}</table>",
-        caption,
-        rows,
-    )
+    return _replies_table(caption, headers, rows, replies=(2, 4))
 
 
 def _regression_table(samples: list[dict]) -> str:
     if not samples:
         return ""
-    rows = format_html_join(
-        "",
-        "<tr><td>{}</td><td><pre>{}</pre></td><td><pre>{}</pre></td><td>{}</td></tr>",
-        (
-            (
-                sample["prompt"],
-                sample["parent"],
-                sample["candidate"],
-                ", ".join(sample.get("candidate_flags") or []) or "—",
-            )
-            for sample in samples
-        ),
+    headers = ("prompt", "parent", "this version", "flags")
+    rows = (
+        (sample["prompt"], sample["parent"], sample["candidate"], _flags(sample))
+        for sample in samples
+    )
+    return _replies_table("Regression prompts, greedy", headers, rows, replies=(1, 2))
+
+
+def _flags(sample: dict) -> str:
+    return ", ".join(sample.get("candidate_flags") or []) or "—"
+
+
+def _replies_table(caption: str, headers, rows, *, replies: tuple[int, ...]) -> str:
+    """An escaped table; the ``replies`` columns keep their line breaks (``<pre>``)."""
+    cells = "".join(
+        "<td><pre>{}</pre></td>" if index in replies else "<td>{}</td>"
+        for index in range(len(headers))
     )
     return format_html(
-        "<table><caption>Regression prompts, greedy</caption><tr><th>prompt</th>"
-        "<th>parent</th><th>this version</th><th>flags</th></tr>{}</table>",
-        rows,
+        "<table><caption>{}</caption><tr>{}</tr>{}</table>",
+        caption,
+        format_html_join("", "<th>{}</th>", ((header,) for header in headers)),
+        format_html_join("", "<tr>" + cells + "</tr>", rows),
     )
 
 
