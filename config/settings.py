@@ -241,6 +241,15 @@ FEEDBACK_AUTO_APPROVE_TRUSTED = env_bool("FEEDBACK_AUTO_APPROVE_TRUSTED", True)
 # At most this many ratings per user per day count toward training (by time rated).
 FEEDBACK_DAILY_TRAINING_CAP = env_int("FEEDBACK_DAILY_TRAINING_CAP", 50)
 
+# --- Arena ---------------------------------------------------------------------
+# With N > 0, a run's candidate that passes the gate is not promoted at once: it
+# stays a candidate, the arena sets it against its parent, and once N votes
+# between the two exist the tick promotes it, unless it loses (its win share's
+# 95% interval below one half), when it is rejected. 0: promote at once.
+ARENA_GATE_VOTES = env_int("ARENA_GATE_VOTES", 0)
+# Resamples behind the leaderboard's bootstrap 95% intervals.
+ARENA_BOOTSTRAP_SAMPLES = env_int("ARENA_BOOTSTRAP_SAMPLES", 1000)
+
 # --- Retraining -----------------------------------------------------------------
 MODEL_VERSIONS_DIR = Path(env_str("MODEL_VERSIONS_DIR", str(DATA_DIR / "versions")))
 # Beat's tick starts a run once this much new approved feedback (ratings + pairs) arrived.

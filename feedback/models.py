@@ -36,6 +36,8 @@ class FeedbackProfile(models.Model):
     share_for_training = models.BooleanField(default=True)
     # Staff mark a user trusted; with FEEDBACK_AUTO_APPROVE_TRUSTED their ratings skip review.
     trusted = models.BooleanField(default=False)
+    # "Show me side-by-side replies from two model versions now and then" (the arena).
+    arena_opt_in = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -101,6 +103,7 @@ class PreferencePair(Reviewable):
     class Source(models.TextChoices):
         EXPLICIT = "explicit"  # the user marked the better sibling
         DERIVED = "derived"  # siblings carry opposite ratings
+        ARENA = "arena"  # a vote between two anonymous versions' replies
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference_pairs"
@@ -122,3 +125,22 @@ class PreferencePair(Reviewable):
 
     def __str__(self) -> str:
         return f"{self.chosen_id} ≻ {self.rejected_id} ({self.source})"
+
+
+class ReviewAction(models.Model):
+    """One reviewer's decision on one rating: the audit trail, and what undo reverts."""
+
+    rating = models.ForeignKey(Rating, on_delete=models.CASCADE, related_name="review_actions")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    previous_status = models.CharField(max_length=16, choices=ReviewStatus.choices)
+    status = models.CharField(max_length=16, choices=ReviewStatus.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["reviewer", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} marked rating {self.rating_id} {self.status}"

@@ -19,6 +19,7 @@ from feedback.models import (
     FeedbackProfile,
     PreferencePair,
     Rating,
+    ReviewAction,
     ReviewStatus,
 )
 
@@ -128,14 +129,19 @@ def pairs_derive(*, user_id: int, prompt_message_id: int | None) -> None:
 def ratings_review(
     *, ratings: QuerySet[Rating], reviewer: AbstractBaseUser, status: ReviewStatus
 ) -> int:
-    """Approve or exclude ratings in bulk, recording who did it and when."""
+    """Approve or exclude ratings in bulk, recording who did it and when (one action each)."""
     with transaction.atomic():
         # Sorted by message: two reviews at once take the derivation locks in one order.
         affected = sorted(
             set(ratings.values_list("message__parent_id", "user_id")),
             key=lambda key: (key[0] is None, key),
         )
+        previous = list(ratings.values_list("pk", "status"))
         count = ratings.update(status=status, reviewed_by=reviewer, reviewed_at=timezone.now())
+        ReviewAction.objects.bulk_create(
+            ReviewAction(rating_id=pk, reviewer=reviewer, previous_status=old, status=status)
+            for pk, old in previous
+        )
         for prompt_message_id, user_id in affected:
             pairs_derive(user_id=user_id, prompt_message_id=prompt_message_id)
     return count
@@ -147,12 +153,18 @@ def pairs_review(
     return pairs.update(status=status, reviewed_by=reviewer, reviewed_at=timezone.now())
 
 
-def profile_update(*, user: AbstractBaseUser, share_for_training: bool) -> FeedbackProfile:
+def profile_update(
+    *, user: AbstractBaseUser, share_for_training: bool, arena_opt_in: bool | None = None
+) -> FeedbackProfile:
+    """Save the user's choices; ``arena_opt_in`` None keeps the arena choice as it was."""
     if not isinstance(share_for_training, bool):
         raise Refusal("invalid", "share_for_training must be true or false.", "share_for_training")
-    profile, _ = FeedbackProfile.objects.update_or_create(
-        user=user, defaults={"share_for_training": share_for_training}
-    )
+    if arena_opt_in is not None and not isinstance(arena_opt_in, bool):
+        raise Refusal("invalid", "arena_opt_in must be true or false.", "arena_opt_in")
+    defaults = {"share_for_training": share_for_training}
+    if arena_opt_in is not None:
+        defaults["arena_opt_in"] = arena_opt_in
+    profile, _ = FeedbackProfile.objects.update_or_create(user=user, defaults=defaults)
     return profile
 
 

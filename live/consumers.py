@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import transaction
 
 from chat import selectors, services
 from chat.models import Conversation, Message
@@ -19,6 +21,9 @@ from live import frames
 from live.ratelimit import generation_check
 from live.replies import ClientGone, reply_stream
 from llm.engine.base import Engine, EngineError, EngineState
+from training import arena
+from training.models import ArenaMatch, ModelVersion
+from training.services import serving_of
 
 logger = logging.getLogger(__name__)
 
@@ -139,10 +144,67 @@ class ChatConsumer(AsyncWebsocketConsumer):
             }
         )
 
+    async def on_arena(self, frame: dict, nonce: str | None) -> None:
+        """Two anonymous versions answer one new message side by side (docs/protocol.md)."""
+        content = frames.arena_content(frame)
+        self._check_idle()
+        await self._check_can_generate()
+        setup = await database_sync_to_async(_arena_setup)(user=self.user, content=content)
+        user_message, match = setup.user_message, setup.match
+        await self.send_json(
+            {"type": "message", "message": message_data(user_message), **frames.nonce_field(nonce)}
+        )
+        await self.send_json(
+            {"type": "conversation", "conversation": conversation_data(setup.conversation)}
+        )
+        await self.send_json(
+            {"type": "arena_match", "match": arena.match_data(match, reveal=False)}
+        )
+        self.running = asyncio.create_task(self._arena_replies(setup, nonce))
+
+    async def on_arena_vote(self, frame: dict, nonce: str | None) -> None:
+        match = await self._feedback(
+            arena.arena_vote,
+            user=self.user,
+            match_id=frame.get("match"),
+            winner=frame.get("winner"),
+        )
+        await self.send_json(
+            {
+                "type": "arena_voted",
+                "match": arena.match_data(match, reveal=True),
+                "pair": match.pair_id,
+                **frames.nonce_field(nonce),
+            }
+        )
+
     async def on_ping(self, frame: dict, nonce: str | None) -> None:
         await self.send_json({"type": "pong", **frames.nonce_field(nonce)})
 
     # -- helpers ----------------------------------------------------------------
+
+    async def _arena_replies(self, setup: ArenaSetup, nonce: str | None) -> None:
+        """Both sides at once; stop (or a closed socket) stops both, each saved as stopped."""
+
+        async def anonymous(frame: dict) -> None:
+            if "message" in frame and isinstance(frame["message"], dict):
+                frame = {**frame, "message": {**frame["message"], "model_version": ""}}
+            await self._send_reply_frame(frame)
+
+        await asyncio.gather(
+            *(
+                reply_stream(
+                    engine=self.engine,
+                    conversation=setup.conversation,
+                    user_message=setup.user_message,
+                    send=anonymous,
+                    nonce=nonce,
+                    serving=serving_of(version),
+                    reply=reply,
+                )
+                for reply, version in setup.sides
+            )
+        )
 
     def _start_reply(self, conversation: Conversation, user_message: Message, nonce: str | None):
         self.running = asyncio.create_task(
@@ -221,6 +283,39 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def send_json(self, frame: dict) -> None:
         await self.send(text_data=json.dumps(frame))
+
+
+@dataclass(frozen=True)
+class ArenaSetup:
+    conversation: Conversation
+    user_message: Message
+    match: ArenaMatch
+
+    @property
+    def sides(self) -> list[tuple[Message, ModelVersion]]:
+        return [
+            (self.match.reply_a, self.match.version_a),
+            (self.match.reply_b, self.match.version_b),
+        ]
+
+
+def _arena_setup(*, user, content: str) -> ArenaSetup:
+    """Check the user may, pick the two versions, save the message and both empty replies."""
+    if not arena.arena_allowed(user=user):
+        raise Refusal("forbidden", "The arena is open to staff and to users who opt in.")
+    versions = arena.arena_versions()
+    with transaction.atomic():
+        conversation = services.conversation_create(owner=user)
+        user_message = services.user_message_create(
+            conversation=conversation, content=content, parent=None
+        )
+        replies = tuple(
+            services.reply_create(conversation=conversation, parent=user_message) for _ in versions
+        )
+        match = arena.arena_match_create(
+            user=user, prompt_message=user_message, replies=replies, versions=versions
+        )
+    return ArenaSetup(conversation, user_message, match)
 
 
 def _fits(message: Message, conversation: Conversation | None, role: str | None) -> bool:

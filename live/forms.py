@@ -18,3 +18,4 @@ class SignupForm(UserCreationForm):
 
 class ProfileForm(forms.Form):
     share_for_training = forms.BooleanField(required=False)
+    arena_opt_in = forms.BooleanField(required=False)

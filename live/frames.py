@@ -9,7 +9,7 @@ from django.conf import settings
 
 from chat.refusals import Refusal
 
-CLIENT_TYPES = {"send", "regenerate", "stop", "ping", "rate", "prefer"}
+CLIENT_TYPES = {"send", "regenerate", "stop", "ping", "rate", "prefer", "arena", "arena_vote"}
 MAX_NONCE_CHARS = 64
 
 
@@ -66,6 +66,21 @@ def error_frame(refusal: Refusal, nonce: str | None) -> dict:
 
 
 def send_frame(frame: dict) -> SendFrame:
+    content = _content(frame)
+    parent = frame.get("parent")
+    return SendFrame(
+        conversation_id=required_id(frame, "conversation"),
+        content=content,
+        parent_id=None if parent is None else required_id(frame, "parent"),
+    )
+
+
+def arena_content(frame: dict) -> str:
+    """An arena question: the first message of a new, single-turn conversation."""
+    return _content(frame)
+
+
+def _content(frame: dict) -> str:
     content = frame.get("content")
     if not isinstance(content, str):
         raise Refusal("invalid", "content must be a string.", "content")
@@ -78,12 +93,7 @@ def send_frame(frame: dict) -> SendFrame:
             f"The message is {len(content)} characters long; the limit is {limit}.",
             "content",
         )
-    parent = frame.get("parent")
-    return SendFrame(
-        conversation_id=required_id(frame, "conversation"),
-        content=content,
-        parent_id=None if parent is None else required_id(frame, "parent"),
-    )
+    return content
 
 
 def required_id(frame: dict, field: str) -> int:

@@ -56,9 +56,11 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     """The account settings: whether feedback may be used for training."""
     if request.method == "POST":
         form = ProfileForm(request.POST)
-        form.is_valid()  # A lone optional checkbox is always valid.
+        form.is_valid()  # Optional checkboxes are always valid.
         profile = feedback_services.profile_update(
-            user=request.user, share_for_training=form.cleaned_data["share_for_training"]
+            user=request.user,
+            share_for_training=form.cleaned_data["share_for_training"],
+            arena_opt_in=form.cleaned_data["arena_opt_in"],
         )
         messages.success(request, _saved_message(profile.share_for_training))
         return redirect("feedback:settings")

@@ -24,7 +24,7 @@ from chat.serializers import message_data
 from live.chain import chain_inputs, reply_chain
 from live.frames import nonce_field
 from llm.engine.base import Engine
-from training.services import serving_for
+from training.services import Serving, serving_for
 
 logger = logging.getLogger(__name__)
 
@@ -74,14 +74,21 @@ async def reply_stream(
     user_message: Message,
     send: Send,
     nonce: str | None,
+    serving: Serving | None = None,
+    reply: Message | None = None,
 ) -> Message:
-    """Generate with ``engine``, stream and store a reply to ``user_message``."""
-    reply = await _create_reply(conversation, user_message)
+    """Generate with ``engine``, stream and store a reply to ``user_message``.
+
+    ``serving`` picks the version and ``reply`` is the empty reply to fill (both
+    the arena's); by default the training app decides (canary or active version)
+    and a new reply is created.
+    """
+    reply = reply or await _create_reply(conversation, user_message)
     progress = _Progress()
     checkpoints = asyncio.create_task(_checkpoint_regularly(reply, progress))
     try:
         await send({"type": "reply_started", "message": message_data(reply), **nonce_field(nonce)})
-        await _generate(engine, conversation, user_message, reply, progress, send)
+        await _generate(engine, conversation, user_message, reply, progress, send, serving)
     except asyncio.CancelledError:
         await _finish_even_if_cancelled(reply, progress, send, nonce)
         raise
@@ -133,10 +140,12 @@ async def _generate(
     reply: Message,
     progress: _Progress,
     send: Send,
+    serving: Serving | None,
 ) -> None:
     path = await database_sync_to_async(selectors.message_path)(message=user_message)
-    # Which version writes it is the training app's call (canary or active version).
-    serving = await database_sync_to_async(serving_for)(conversation_id=conversation.pk)
+    if serving is None:
+        # Which version writes it is the training app's call (canary or active version).
+        serving = await database_sync_to_async(serving_for)(conversation_id=conversation.pk)
     chain = reply_chain(engine=engine, conversation=conversation, serving=serving)
     chunks = chain.astream(chain_inputs(conversation=conversation, path=path))
     async with aclosing(chunks):  # leaving early (ClientGone) ends the generation now

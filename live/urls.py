@@ -8,7 +8,9 @@ settings name them plainly (``LOGIN_URL = "login"``).
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from live import pages
+from live import arena as arena_views
+from live import dashboard, pages
+from live import review as review_views
 from live.api.conversations import ConversationApi, ConversationListApi
 from live.api.feedback import PreferenceApi, ProfileApi, RatingApi
 
@@ -44,8 +46,30 @@ feedback = [
     path("api/profile/", ProfileApi.as_view(), name="api-profile"),
 ]
 
+# Staff: the focus review queue and the learning dashboard (live.review, live.dashboard).
+review = [
+    path("review/", review_views.queue_page, name="queue"),
+    path("review/api/next", review_views.QueueNextApi.as_view(), name="api-next"),
+    path(
+        "review/api/ratings/<int:rating_id>",
+        review_views.RatingReviewApi.as_view(),
+        name="api-rating",
+    ),
+    path("review/api/undo", review_views.UndoApi.as_view(), name="api-undo"),
+    path("review/dashboard/", dashboard.dashboard_page, name="dashboard"),
+    path("review/dashboard/train", dashboard.train_now, name="train-now"),
+]
+
+# The arena: staff and users who opt in; replies stream over the chat websocket.
+arena = [
+    path("arena/", arena_views.arena_page, name="index"),
+    path("api/arena/leaderboard", arena_views.LeaderboardApi.as_view(), name="api-leaderboard"),
+]
+
 urlpatterns = [
     *accounts,
+    path("", include((review, "review"))),
+    path("", include((arena, "arena"))),
     path("", include((chat, "chat"))),
     path("", include((feedback, "feedback"))),
 ]

@@ -111,3 +111,47 @@ class TrainingRun(models.Model):
     @property
     def progress(self) -> float:
         return self.step / self.total_steps if self.total_steps else 0.0
+
+
+class ArenaMatch(models.Model):
+    """Two anonymous replies to one user message, from two versions, and the vote.
+
+    Side A and side B are drawn at random; the user sees neither version's name
+    until they vote. A decisive vote becomes a preference pair (after review,
+    training data like any other).
+    """
+
+    class Winner(models.TextChoices):
+        A = "a"
+        B = "b"
+        TIE = "tie"
+        BOTH_BAD = "both_bad"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="arena_matches"
+    )
+    prompt_message = models.ForeignKey(
+        "chat.Message", on_delete=models.CASCADE, related_name="arena_matches"
+    )
+    reply_a = models.ForeignKey("chat.Message", on_delete=models.CASCADE, related_name="+")
+    reply_b = models.ForeignKey("chat.Message", on_delete=models.CASCADE, related_name="+")
+    version_a = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    version_b = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    winner = models.CharField(max_length=16, choices=Winner.choices, blank=True)
+    pair = models.ForeignKey(
+        "feedback.PreferencePair",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    voted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["voted_at"])]
+        verbose_name_plural = "arena matches"
+
+    def __str__(self) -> str:
+        return f"Arena match {self.pk}: {self.winner or 'no vote yet'}"

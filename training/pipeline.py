@@ -29,7 +29,7 @@ from llm.training import (
     split_by_conversation,
     train_reward_model,
 )
-from training import knobs, services
+from training import arena, knobs, services
 from training.models import ModelVersion, TrainingRun
 from training.recording import Recorder
 from training.runs import run_files_remove, stage_dir, training_run_finish
@@ -294,7 +294,14 @@ def _register(run: TrainingRun, candidate: Candidate, stages: list[str]) -> None
         "train": manifest.metrics,
         "timings": manifest.timings,
     }
-    if report.passed:
+    if report.passed and settings.ARENA_GATE_VOTES > 0:
+        _hold_for_arena(version)
+        training_run_finish(
+            run,
+            TrainingRun.Status.SUCCEEDED,
+            reason=f"held for the arena until {settings.ARENA_GATE_VOTES} votes against its parent",
+        )
+    elif report.passed:
         services.version_activate(version=version)
         training_run_finish(run, TrainingRun.Status.SUCCEEDED)
     else:
@@ -304,6 +311,15 @@ def _register(run: TrainingRun, candidate: Candidate, stages: list[str]) -> None
         training_run_finish(
             run, TrainingRun.Status.REJECTED, reason="gate failed: " + ", ".join(failed)
         )
+
+
+def _hold_for_arena(version: ModelVersion) -> None:
+    """Keep a passing candidate out of service until the arena has judged it."""
+    check = arena.arena_check(candidate=version, parent=version.parent)
+    report = version.gate_report
+    version.gate_report = {**report, "checks": [*report.get("checks", []), check]}
+    version.metrics = {**version.metrics, "arena_hold": True}
+    version.save(update_fields=["gate_report", "metrics"])
 
 
 def _base_model_path() -> str:

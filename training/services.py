@@ -32,12 +32,12 @@ def serving_for(*, conversation_id: int) -> Serving:
     """
     config = ServingConfig.objects.select_related("canary_version").first()
     if config and config.canary_version and conversation_id % 100 < config.canary_percent:
-        return _serving(config.canary_version)
+        return serving_of(config.canary_version)
     active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
-    return _serving(active) if active else BASE
+    return serving_of(active) if active else BASE
 
 
-def _serving(version: ModelVersion) -> Serving:
+def serving_of(version: ModelVersion) -> Serving:
     if version.is_base:
         return BASE
     return Serving(version=version.name, adapter_path=version.adapter_path)

@@ -8,7 +8,9 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from training import runs, selectors
+from chat.refusals import Refusal
+from training import arena, runs, selectors
+from training.models import TrainingRun
 
 logger = logging.getLogger(__name__)
 
@@ -19,16 +21,38 @@ def tick() -> str:
     failed = runs.stale_runs_fail()
     if failed:
         logger.warning("marked %s training run(s) failed: no heartbeat", failed)
+    for version in arena.held_candidates_decide():
+        logger.info("arena decided %s: %s", version.name, version.status)
     if selectors.run_in_flight() is not None:
         return "a run is in flight"
     new = selectors.new_feedback_count()
     if new < settings.TRAINING_MIN_NEW_FEEDBACK:
         return f"{new} new approved feedback rows; waiting for {settings.TRAINING_MIN_NEW_FEEDBACK}"
-    run = runs.training_run_create(trigger="schedule")
-    if run is None:
+    try:
+        run = training_run_queue(trigger="schedule")
+    except Refusal:
         return "a run is in flight"
-    transaction.on_commit(lambda: run_training.delay(run.pk))
     return f"queued run {run.pk}"
+
+
+def training_run_queue(*, trigger: str) -> TrainingRun:
+    """Queue a run on the training queue (once committed); refused while one is in flight.
+
+    Staff's "Train now" comes here too: it trains on whatever approved feedback
+    exists, without waiting for ``TRAINING_MIN_NEW_FEEDBACK``.
+    """
+    run = runs.training_run_create(trigger=trigger)
+    if run is None:
+        busy = selectors.run_in_flight()
+        where = f"run {busy.pk} is {busy.status}" if busy else "a run is in flight"
+        stage = (
+            f" ({busy.stage}, step {busy.step} of {busy.total_steps})"
+            if busy and busy.stage
+            else ""
+        )
+        raise Refusal("run_in_flight", f"Not now: {where}{stage}. One run at a time.")
+    transaction.on_commit(lambda: run_training.delay(run.pk))
+    return run
 
 
 # Time limits: CELERY_TASK_ANNOTATIONS in settings. A killed worker is not

@@ -1,7 +1,8 @@
 """What every API view shares: session auth, JSON bodies, refusals as JSON.
 
 The one translation of ``Refusal`` for HTTP is ``ApiView.dispatch``: 404 for
-``not_found``, 401 for ``unauthenticated``, 400 otherwise.
+``not_found``, 401 for ``unauthenticated``, 403 for ``forbidden``, 409 for
+``nothing_to_undo``, 400 otherwise.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.views import View
 
 from chat.refusals import Refusal
 
-_STATUS = {"not_found": 404, "unauthenticated": 401}
+_STATUS = {"not_found": 404, "unauthenticated": 401, "forbidden": 403, "nothing_to_undo": 409}
 
 
 class ApiView(View):

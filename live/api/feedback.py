@@ -52,8 +52,11 @@ class ProfileApi(FeedbackApiView):
 
     def patch(self, request: HttpRequest) -> JsonResponse:
         body = _body(request)
+        current = selectors.profile_get(user=request.user)
         profile = services.profile_update(
-            user=request.user, share_for_training=body.get("share_for_training")
+            user=request.user,
+            share_for_training=body.get("share_for_training", current.share_for_training),
+            arena_opt_in=body.get("arena_opt_in", current.arena_opt_in),
         )
         return JsonResponse(_profile_data(profile))
 
@@ -69,4 +72,7 @@ def _message_id(text: str) -> int | str:
 
 
 def _profile_data(profile: FeedbackProfile) -> dict:
-    return {"share_for_training": profile.share_for_training}
+    return {
+        "share_for_training": profile.share_for_training,
+        "arena_opt_in": profile.arena_opt_in,
+    }

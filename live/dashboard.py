@@ -1,0 +1,76 @@
+"""The learning dashboard (staff): the loop at a glance, and "Train now".
+
+One template renders the page and, for the page's own polling, its live part
+(``?part=live``): the figures read the same with JavaScript off, and the
+charts (Chart.js, vendored) draw from the JSON embedded in that part.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from chat.refusals import Refusal
+from training import dashboard, tasks
+
+
+@staff_member_required
+def dashboard_page(request: HttpRequest) -> HttpResponse:
+    data = dashboard.dashboard_data()
+    context = {
+        "section": "dashboard",
+        "data": data,
+        "timeline": _timeline(data["versions"]),
+        "chart_data": _chart_data(data),
+    }
+    if request.GET.get("part") == "live":
+        return render(request, "dashboard/_live.html", context)
+    return render(request, "dashboard/dashboard.html", context)
+
+
+@staff_member_required
+@require_POST
+def train_now(request: HttpRequest) -> HttpResponse:
+    try:
+        run = tasks.training_run_queue(trigger="manual")
+    except Refusal as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(request, f"Run {run.pk} queued. Its progress shows below.")
+    return redirect("review:dashboard")
+
+
+def _chart_data(data: dict) -> dict:
+    """Only what the charts draw, so the page embeds no more than it needs."""
+    return {
+        "versions": [
+            {key: row[key] for key in ("name", "up_rate", "low", "high", "ratings")}
+            for row in data["versions"]
+            if row["ratings"]
+        ],
+        "daily": data["daily"],
+        "runs": [{"id": run["id"], "loss": run["loss"]} for run in data["runs"]],
+    }
+
+
+def _timeline(versions: list[dict]) -> dict:
+    """Each version's span from first to last reply served, in percent of the whole span."""
+    spans = [row for row in versions if row["first_served"]]
+    if not spans:
+        return {"rows": [], "start": None, "end": None}
+    start = min(datetime.datetime.fromisoformat(row["first_served"]) for row in spans)
+    end = max(datetime.datetime.fromisoformat(row["last_served"]) for row in spans)
+    total = (end - start).total_seconds() or 1.0
+    rows = []
+    for index, row in enumerate(spans):
+        first = datetime.datetime.fromisoformat(row["first_served"])
+        last = datetime.datetime.fromisoformat(row["last_served"])
+        left = (first - start).total_seconds() / total * 100
+        width = max((last - first).total_seconds() / total * 100, 0.8)
+        rows.append({**row, "y": index * 24, "left": f"{left:.2f}", "width": f"{width:.2f}"})
+    return {"rows": rows, "start": start, "end": end, "height": len(rows) * 24}
