@@ -161,5 +161,16 @@ def _refuse(errors: dict[str, str]) -> None:
 
 
 def _title_from(content: str) -> str:
+    """The first message on one line, cut at a word boundary to ``TITLE_LENGTH``.
+
+    No "…" is stored: the title is data, and the UI draws its own ellipsis
+    (CSS ``text-overflow``) wherever a title does not fit.
+    """
     line = " ".join(content.split())
-    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+    if len(line) <= TITLE_LENGTH:
+        return line
+    # The last space at most TITLE_LENGTH in (a space right after it counts).
+    space = line.rfind(" ", 0, TITLE_LENGTH + 1)
+    # One very long word (a URL, a hash): a hard cut reads better than a stub.
+    cut = line[:space] if space >= TITLE_LENGTH // 2 else line[:TITLE_LENGTH]
+    return cut.rstrip(" ,;:-")

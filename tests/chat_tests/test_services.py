@@ -52,3 +52,26 @@ def test_it_fails_only_replies_not_checkpointed_for_a_while(alice, streaming):
     assert statuses[streaming.pk] == (Message.Status.FAILED, "Half a")
     assert statuses[alive.pk] == (Message.Status.STREAMING, "")
     assert statuses[done.pk] == (Message.Status.COMPLETE, "Done.")
+
+
+def test_a_long_first_message_titles_the_conversation_without_an_ellipsis(alice):
+    """The stored title is cut at a word boundary; the UI adds its own "…"."""
+    conversation = services.conversation_create(owner=alice)
+    words = "Please explain how the Channels layer fans out messages to every socket, in detail"
+    services.user_message_create(conversation=conversation, content=words, parent=None)
+    conversation.refresh_from_db()
+
+    assert "…" not in conversation.title
+    assert len(conversation.title) <= services.TITLE_LENGTH
+    assert words.startswith(conversation.title)
+    assert words[len(conversation.title)] == " "  # cut between words
+    assert conversation.title == "Please explain how the Channels layer fans out messages to"
+
+
+def test_a_first_message_of_one_long_word_is_cut_at_the_title_length(alice):
+    conversation = services.conversation_create(owner=alice)
+    url = "https://example.com/" + "a" * 100
+    services.user_message_create(conversation=conversation, content=url, parent=None)
+    conversation.refresh_from_db()
+
+    assert conversation.title == url[: services.TITLE_LENGTH]
