@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from chat.models import Message
@@ -91,7 +92,6 @@ def arena_vote(*, user: AbstractBaseUser, match_id: object, winner: object) -> A
         match.winner, match.voted_at = winner, timezone.now()
         match.pair = _pair(match)
         match.save(update_fields=["winner", "voted_at", "pair"])
-    cache.delete(_LEADERBOARD_KEY)
     return match
 
 
@@ -180,25 +180,27 @@ def held_candidates_decide() -> list[ModelVersion]:
 def leaderboard() -> list[dict]:
     """Versions by Bradley–Terry score, with bootstrap 95% intervals and vote counts.
 
-    Cached until the next vote: the bootstrap costs about a second per 10,000 votes.
+    Cached per state of the votes (their count and the latest vote time, one cheap
+    query): the bootstrap costs about a second per 10,000 votes.
     """
-    cached = cache.get(_LEADERBOARD_KEY)
+    voted = ArenaMatch.objects.exclude(winner="")
+    state = voted.aggregate(count=Count("id"), latest=Max("voted_at"), last_id=Max("id"))
+    key = f"arena:leaderboard:{state['count']}:{state['last_id']}:{state['latest']}"
+    cached = cache.get(key)
     if cached is not None:
         return cached
-    votes = ArenaMatch.objects.exclude(winner="").values_list(
+    votes = voted.values_list(
         "version_a__name", "version_b__name", "winner"
     )
     outcomes = [Outcome(a, b, SCORES.get(winner, 0.5)) for a, b, winner in votes]
     rows = [
         asdict(row) for row in standings(outcomes, samples=settings.ARENA_BOOTSTRAP_SAMPLES, seed=0)
     ]
-    cache.set(_LEADERBOARD_KEY, rows, 3600)
+    cache.set(key, rows, 3600)
     return rows
 
 
 # -- helpers ----------------------------------------------------------------------
-
-_LEADERBOARD_KEY = "arena:leaderboard"
 
 
 def _challenger(active: ModelVersion | None) -> ModelVersion | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 AXE = Path(__file__).with_name("vendor") / "axe.min.js"
+REPO_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "staff-Passphrase-9"
 
 
