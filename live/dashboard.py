@@ -72,5 +72,14 @@ def _timeline(versions: list[dict]) -> dict:
         last = datetime.datetime.fromisoformat(row["last_served"])
         left = (first - start).total_seconds() / total * 100
         width = max((last - first).total_seconds() / total * 100, 0.8)
-        rows.append({**row, "y": index * 24, "left": f"{left:.2f}", "width": f"{width:.2f}"})
+        rows.append(
+            {
+                **row,
+                "y": index * 24,
+                "left": f"{left:.2f}",
+                "width": f"{width:.2f}",
+                "first": f"{first:%Y-%m-%d %H:%M}",
+                "last": f"{last:%Y-%m-%d %H:%M}",
+            }
+        )
     return {"rows": rows, "start": start, "end": end, "height": len(rows) * 24}

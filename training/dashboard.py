@@ -53,7 +53,12 @@ def version_rows() -> list[dict]:
         )
     }
     rows = []
-    for version in ModelVersion.objects.order_by("created_at"):
+    versions = list(ModelVersion.objects.order_by("created_at"))
+    # Replies can name a model no version row stands for (written before versions
+    # were recorded, or by a model configured by hand): they count too.
+    known = {version.name for version in versions}
+    strays = sorted((set(served) | set(rated)) - known)
+    for version in [*versions, *(ModelVersion(name=name, status="") for name in strays)]:
         use, thumbs = served.get(version.name, {}), rated.get(version.name, {})
         ratings, ups = thumbs.get("ratings", 0), thumbs.get("ups", 0)
         interval = wilson_interval(ups, ratings)
@@ -61,9 +66,9 @@ def version_rows() -> list[dict]:
             {
                 "id": version.pk,
                 "name": version.name,
-                "status": version.status,
+                "status": version.status or "not a version",
                 "method": version.method or "base model",
-                "created_at": version.created_at.isoformat(),
+                "created_at": _iso(version.created_at),
                 "activated_at": _iso(version.activated_at),
                 "first_served": _iso(use.get("first")),
                 "last_served": _iso(use.get("last")),
@@ -142,7 +147,10 @@ def run_row(run: TrainingRun) -> dict:
         "total_steps": run.total_steps,
         "progress": run.progress,
         "created_at": run.created_at.isoformat(),
+        "created": _display(run.created_at),
         "finished_at": _iso(run.finished_at),
+        "finished": _display(run.finished_at),
+        "in_flight": bool(run.in_flight),
         "reason": run.reason or run.error,
         "ratings": len(run.rating_ids),
         "pairs": len(run.pair_ids),
@@ -171,3 +179,7 @@ def _recent_runs() -> list[TrainingRun]:
 
 def _iso(moment: datetime.datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
+
+
+def _display(moment: datetime.datetime | None) -> str:
+    return "" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
