@@ -1,4 +1,4 @@
-"""Pages: sign up, the chat app shell, the account settings.
+"""Pages: sign up, log out, the chat app shell, the account settings.
 
 The server renders only the shell; static/js/ drives the rest through the
 JSON API (live.api) and the websocket (live.consumers).
@@ -9,10 +9,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
 
 from chat import selectors
 from chat.models import Conversation
@@ -32,6 +34,15 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, form.save())
         return redirect("chat:index")
     return render(request, "registration/signup.html", {"form": form})
+
+
+@never_cache
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    """Log out (POST only, CSRF-checked) and say so on the page it lands on."""
+    auth_logout(request)
+    messages.success(request, "You have been logged out.")
+    return redirect(settings.LOGOUT_REDIRECT_URL)
 
 
 @login_required

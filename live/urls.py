@@ -21,7 +21,7 @@ accounts = [
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
         name="login",
     ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", pages.logout, name="logout"),
 ]
 
 chat = [
