@@ -2,10 +2,11 @@
 // Raw HTML in the model's text is escaped and shown as text; images become
 // links (an image URL could leak the conversation); only http(s) and mailto
 // links keep their href, and they open with rel="noopener noreferrer".
+// Fenced code is highlighted by highlight.js after sanitising, on the DOM.
 
 import { copyWithFeedback, el, iconButton } from "./dom.js";
 
-const { marked, DOMPurify } = window;
+const { marked, DOMPurify, hljs } = window;
 
 const SAFE_URL = /^(?:https?:|mailto:)/i;
 
@@ -40,21 +41,63 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
 });
 
 // Replace `target`'s children with the rendered, sanitised Markdown of `text`.
-export function renderMarkdown(target, text) {
+// While a reply streams, a cursor follows its last character: inside the code
+// block when the text so far ends in an open fence.
+export function renderMarkdown(target, text, { streaming = false } = {}) {
   const fragment = DOMPurify.sanitize(parser.parse(text), PURIFY_CONFIG);
+  for (const code of fragment.querySelectorAll("pre > code")) highlight(code);
   decorateCodeBlocks(fragment);
+  if (streaming) placeCursor(fragment);
   target.replaceChildren(fragment);
+}
+
+// Streaming re-renders the whole reply on every frame; blocks above the one
+// being written do not change, so their highlighting comes from this cache.
+const HIGHLIGHTED = new Map(); // `${language}\n${code}` -> sanitised HTML
+const HIGHLIGHTED_MAX = 200;
+
+function highlight(code) {
+  const language = languageOf(code);
+  if (!hljs || !language || !hljs.getLanguage(language)) return;
+  const key = `${language}\n${code.textContent}`;
+  let html = HIGHLIGHTED.get(key);
+  if (html === undefined) {
+    const { value } = hljs.highlight(code.textContent, { language, ignoreIllegals: true });
+    // highlight.js escapes the code it wraps; sanitising again keeps that a guarantee.
+    html = DOMPurify.sanitize(value, { ALLOWED_TAGS: ["span"], ALLOWED_ATTR: ["class"] });
+    if (HIGHLIGHTED.size >= HIGHLIGHTED_MAX) HIGHLIGHTED.delete(HIGHLIGHTED.keys().next().value);
+    HIGHLIGHTED.set(key, html);
+  }
+  code.innerHTML = html;
+  code.classList.add("hljs");
+}
+
+function languageOf(code) {
+  const languageClass = [...(code?.classList ?? [])].find((name) => name.startsWith("language-"));
+  return languageClass ? languageClass.slice("language-".length) : "";
 }
 
 function decorateCodeBlocks(fragment) {
   for (const pre of fragment.querySelectorAll("pre")) {
-    const code = pre.querySelector("code");
-    const languageClass = [...(code?.classList ?? [])].find((name) => name.startsWith("language-"));
-    const language = languageClass ? languageClass.slice("language-".length) : "code";
+    const language = languageOf(pre.querySelector("code")) || "code";
     const copy = iconButton("copy", "Copy code", { className: "code-copy", "data-testid": "copy-code" });
     copy.addEventListener("click", () => copyWithFeedback(copy, pre.textContent));
     const block = el("div", { className: "code-block" });
     pre.replaceWith(block);
     block.append(el("div", { className: "code-header" }, el("span", { text: language }), copy), pre);
   }
+}
+
+// The cursor goes right after the last text the model wrote (not after the
+// block that holds it, which would put it on a line of its own). Code
+// headers are ours, not the model's; nothing written yet leaves no cursor.
+function placeCursor(fragment) {
+  const walker = document.createTreeWalker(fragment, NodeFilter.SHOW_TEXT, {
+    acceptNode: (node) => (node.textContent.trim() && !node.parentElement?.closest(".code-header")
+      ? NodeFilter.FILTER_ACCEPT : NodeFilter.FILTER_REJECT),
+  });
+  let last = null;
+  while (walker.nextNode()) last = walker.currentNode;
+  if (!last) return;
+  last.after(el("span", { className: "stream-cursor", "data-testid": "stream-cursor", "aria-hidden": "true" }));
 }

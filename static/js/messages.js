@@ -135,11 +135,14 @@ function wireActions(element, parts, actions) {
   parts.copy.addEventListener("click", () => copyWithFeedback(parts.copy, element.message.content));
 }
 
-// Re-render only when the text changed. The user's words are only ever text.
+// Re-render only when the text (or whether it streams) changed. The user's
+// words are only ever text.
 function updateContent(element, message) {
-  if (element.renderedText === message.content) return;
+  const streaming = message.status === "streaming";
+  if (element.renderedText === message.content && element.renderedStreaming === streaming) return;
   element.renderedText = message.content;
-  if (message.role === "assistant") renderMarkdown(element.parts.content, message.content);
+  element.renderedStreaming = streaming;
+  if (message.role === "assistant") renderMarkdown(element.parts.content, message.content, { streaming });
   else element.parts.content.textContent = message.content;
 }
 

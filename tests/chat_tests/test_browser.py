@@ -135,7 +135,9 @@ def test_it_renders_model_markdown_without_running_anything(
         '<a href="https://example.com" target="_blank" rel="noopener noreferrer nofollow">ok</a>'
         in html
     )
-    assert 'class="language-python"' in html and 'data-testid="copy-code"' in html
+    assert 'class="language-python hljs"' in html and 'data-testid="copy-code"' in html
+    # Highlighted after sanitising: the code's markup is still escaped text.
+    assert "<span class=\"hljs-string\">'&lt;script&gt;alert(3)&lt;/script&gt;'</span>" in html
     assert page_events == {"errors": [], "dialogs": []}
 
 

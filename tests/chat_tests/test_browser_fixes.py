@@ -13,8 +13,12 @@ from playwright.sync_api import Page, expect
 from chat import services
 from chat.models import Conversation, Message
 from tests.chat_tests.test_browser import (
+    CONTENT,
     REPLY,
+    STREAMING_WITH_TEXT,
+    send,
     sign_up,
+    stop_streaming_reply,
 )
 from tests.support.factories import exchange
 
@@ -59,6 +63,20 @@ def boxes_overlap(a: dict, b: dict) -> bool:
     )
 
 
+def test_it_highlights_fenced_code_in_a_reply(page: Page, live_server_url: str, page_events: dict):
+    """A ```python block gets highlight.js's spans; the rest of the reply stays plain."""
+    sign_up(page, live_server_url, "lee")
+    open_stored(page, live_server_url, stored_reply("lee", PYTHON_REPLY))
+
+    code = page.locator(f"{REPLY} pre code")
+    expect(code).to_have_class("language-python hljs")
+    expect(code.locator(".hljs-keyword").first).to_have_text("def")
+    expect(code.locator(".hljs-string")).to_have_count(1)
+    expect(code).to_have_text("def greet(name):\n    return f'Hello, {name}'")
+    expect(page.locator(f"{REPLY} {CONTENT} p").last).to_have_text("Done.")
+    assert page_events == {"errors": [], "dialogs": []}
+
+
 RENDER = """async ([text, streaming]) => {
     const { renderMarkdown } = await import("/static/js/markdown.js");
     const host = document.createElement("div");
@@ -87,6 +105,37 @@ RENDER = """async ([text, streaming]) => {
     host.remove();
     return result;
 }"""
+
+
+def test_the_streaming_cursor_follows_the_last_character_even_in_open_code(
+    page: Page, live_server_url: str, page_events: dict
+):
+    """Mid-fence the cursor is inside the pre on the code's last line; in prose, inline."""
+    sign_up(page, live_server_url, "oli")
+
+    open_fence = page.evaluate(RENDER, ["Try:\n\n```python\ndef f():\n    return 1", True])
+    # After "1", inside highlight.js's number span, inside the pre's code.
+    assert open_fence == {
+        "cursors": 1, "inPre": True, "keywords": 2, "parent": "SPAN", "sameLine": True
+    }  # fmt: skip
+    prose = page.evaluate(RENDER, ["A list:\n\n- one\n- **two**", True])
+    assert (prose["cursors"], prose["inPre"], prose["sameLine"]) == (1, False, True)
+    assert prose["parent"] == "STRONG"
+    assert page.evaluate(RENDER, ["Try:\n\n```python\ndef f():", False])["cursors"] == 0
+    assert page.evaluate(RENDER, ["", True])["cursors"] == 0  # the typing dots show instead
+
+    # A live reply: one cursor, inside the last block the text is in, gone once stopped.
+    send(page, "Hello there")
+    page.wait_for_function(STREAMING_WITH_TEXT)
+    streaming = page.locator(f'{REPLY}[data-status="streaming"] {CONTENT}')
+    expect(streaming.locator('[data-testid="stream-cursor"]')).to_have_count(1)
+    assert streaming.evaluate(
+        "(content) => content.querySelector('[data-testid=\"stream-cursor\"]').parentElement"
+        " !== content"
+    )
+    stop_streaming_reply(page)
+    expect(page.locator('[data-testid="stream-cursor"]')).to_have_count(0)
+    assert page_events == {"errors": [], "dialogs": []}
 
 
 def test_logging_out_says_so_on_the_login_page(page: Page, live_server_url: str, page_events):
