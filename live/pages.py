@@ -85,6 +85,8 @@ def _app_page(request: HttpRequest, *, conversation_id: int | None) -> HttpRespo
         "maxMessageChars": settings.CHAT_MAX_MESSAGE_CHARS,
         "loginUrl": resolve_url(settings.LOGIN_URL),
         "feedback": _feedback_config(),
+        # Staff see each reply's model version and token figures without asking.
+        "isStaff": request.user.is_staff,
     }
     return render(request, "chat/app.html", {"client_config": client_config})
 

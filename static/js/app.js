@@ -53,7 +53,7 @@ class ChatApp {
       showSibling: (message, step) => this.showSibling(message, step),
       rate: (message, value, details) => this.feedback.rate(message, value, details),
       prefer: (message) => this.feedback.prefer(message),
-    }, this.config.feedback);
+    }, this.config.feedback, { showDetails: this.config.isStaff });
     this.composer = new Composer($("composer-form"), {
       send: (text) => this.send(text),
       stop: () => this.socket.send({ type: "stop" }),

@@ -11,6 +11,7 @@ const ICON_PATHS = {
   previous: ["M15 6l-6 6 6 6"],
   next: ["M9 6l6 6-6 6"],
   close: ["M6 6l12 12", "M18 6L6 18"],
+  info: ["M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18z", "M12 11v6", "M12 7.5v.01"],
   // Thumbs up; CSS turns it over for thumbs down.
   thumb: ["M7 11v9H4v-9z", "M7 11l4-8a2.2 2.2 0 0 1 3 2.6L13 10h5.6a2 2 0 0 1 2 2.4l-1.4 6a2 2 0 0 1-2 1.6H7"],
 };

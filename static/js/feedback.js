@@ -30,7 +30,9 @@ export class FeedbackControls {
       text: "Edit", "aria-label": "Edit your feedback" });
     this.summary = el("p", { className: "feedback-summary", "data-testid": "feedback-summary", hidden: true },
       this.summaryText, this.edit);
-    this.slot = el("div", { className: "feedback-slot" }, this.summary);
+    // Below the reply's footer, so that the footer keeps to one line on a phone.
+    this.preferLine = el("p", { className: "feedback-prefer", hidden: true }, this.prefer, this.badge);
+    this.slot = el("div", { className: "feedback-slot" }, this.summary, this.preferLine);
     this.wire();
   }
 
@@ -58,6 +60,7 @@ export class FeedbackControls {
     }
     this.prefer.hidden = !canPrefer || preferred;
     this.badge.hidden = !preferred;
+    this.preferLine.hidden = this.prefer.hidden && this.badge.hidden;
     // A rating that changed under an open form (refused, cleared) closes it.
     if (this.form && this.form.value !== rating?.value) this.closeForm();
     const said = this.form ? "" : describe(rating, this.config.reasons);
@@ -88,7 +91,8 @@ export class FeedbackControls {
       this.dismiss();
     });
     this.form.querySelector('[data-action="dismiss"]').addEventListener("click", () => this.dismiss());
-    this.slot.append(this.form);
+    // Right after the thumbs in focus order.
+    this.slot.insertBefore(this.form, this.preferLine);
     this.summary.hidden = true;
   }
 

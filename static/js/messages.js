@@ -10,12 +10,14 @@ const NEAR_BOTTOM_PX = 96;
 
 export class MessageListView {
   // actions: {regenerate(message), showSibling(message, step), rate(…), prefer(message)}
-  // feedbackConfig: see FeedbackControls.
-  constructor(list, scroller, actions, feedbackConfig) {
+  // feedbackConfig: see FeedbackControls. showDetails: replies open with their
+  // details (model version, token figures) shown, as staff see them.
+  constructor(list, scroller, actions, feedbackConfig, { showDetails = false } = {}) {
     this.list = list;
     this.scroller = scroller;
     this.actions = actions;
     this.feedbackConfig = feedbackConfig;
+    this.showDetails = showDetails;
     this.elements = new Map(); // message id -> element
   }
 
@@ -58,6 +60,7 @@ export class MessageListView {
     let element = this.elements.get(message.id);
     if (!element) {
       element = buildMessage(message, this.actions, this.feedbackConfig);
+      if (element.parts.details) setDetailsOpen(element.parts, this.showDetails);
       this.elements.set(message.id, element);
     }
     return element;
@@ -76,8 +79,7 @@ export class MessageListView {
     parts.previous.disabled = index === 0;
     parts.next.disabled = index === count - 1;
     setText(parts.state, STATE_LABELS[message.status] ?? "");
-    setText(parts.stats, message.role === "assistant" ? formatStats(message) : "");
-    setText(parts.model, message.status === "streaming" ? "" : message.model_version);
+    if (parts.details) updateDetails(parts, message);
     parts.copy.hidden = message.status === "streaming" || !message.content;
     // A reply can be regenerated; a user message left without one can be retried.
     const canRetry = message.role === "assistant" ? message.status !== "streaming" : last && !busy;
@@ -99,8 +101,6 @@ function buildMessage(message, actions, feedbackConfig) {
     siblingIndex: el("span", { className: "sibling-index", "data-testid": "sibling-index" }),
     next: iconButton("next", "Next version", { "data-testid": "sibling-next" }),
     state: el("span", { className: "message-state", "data-testid": "message-state" }),
-    stats: el("span", { className: "message-stats", "data-testid": "message-stats" }),
-    model: el("span", { className: "message-model", "data-testid": "message-model" }),
     copy: iconButton("copy", isReply ? "Copy reply" : "Copy message", { "data-testid": "copy-message" }),
     regenerate: iconButton("regenerate", isReply ? "Regenerate reply" : "Retry: write a reply", {
       "data-testid": "regenerate",
@@ -108,6 +108,7 @@ function buildMessage(message, actions, feedbackConfig) {
   };
   parts.siblings = el("div", { className: "siblings", role: "group", "aria-label": "Versions" },
     parts.previous, parts.siblingIndex, parts.next);
+  if (isReply) addDetails(parts, message.id);
   const element = el("article", {
     className: `message message-${message.role}`,
     "data-testid": "message",
@@ -120,12 +121,49 @@ function buildMessage(message, actions, feedbackConfig) {
   const feedback = isReply ? new FeedbackControls(actions, feedbackConfig) : null;
   element.feedback = feedback;
   const bubble = el("div", { className: "message-bubble" }, parts.content, parts.error);
-  const footer = el("div", { className: "message-footer" }, parts.siblings, feedback?.prefer ?? "",
-    feedback?.badge ?? "", parts.state, parts.stats, parts.model,
-    el("span", { className: "message-actions" }, parts.copy, parts.regenerate, feedback?.thumbGroup ?? ""));
+  // One line, at any width: what could make it wrap lives on the lines below
+  // (details, "This one is better", the feedback form).
+  const footer = el("div", { className: "message-footer" }, parts.siblings, parts.state,
+    el("span", { className: "message-actions" }, parts.copy, parts.regenerate, parts.detailsToggle ?? "",
+      feedback?.thumbGroup ?? ""));
   const avatar = isReply ? el("div", { className: "avatar brand-mark", "aria-hidden": "true" }) : "";
-  element.append(avatar, el("div", { className: "message-body" }, bubble, footer, feedback?.slot ?? ""));
+  element.append(avatar, el("div", { className: "message-body" }, bubble, footer, parts.details ?? "",
+    feedback?.slot ?? ""));
   return element;
+}
+
+// A reply's details: the model version that wrote it and its token figures,
+// behind a toggle so that every reply does not carry them.
+function addDetails(parts, messageId) {
+  parts.model = el("span", { className: "message-model", "data-testid": "message-model" });
+  parts.stats = el("span", { className: "message-stats", "data-testid": "message-stats" });
+  parts.details = el("p", {
+    className: "message-details", id: `message-details-${messageId}`, "data-testid": "message-details",
+  }, parts.model, parts.stats);
+  parts.detailsToggle = iconButton("info", "Details", {
+    className: "details-toggle", "data-testid": "details-toggle", "aria-controls": parts.details.id,
+  });
+  parts.detailsToggle.addEventListener("click", () => {
+    setDetailsOpen(parts, parts.detailsToggle.getAttribute("aria-expanded") !== "true");
+  });
+}
+
+function setDetailsOpen(parts, open) {
+  parts.detailsToggle.setAttribute("aria-expanded", String(open));
+  parts.detailsToggle.title = open ? "Hide details" : "Details: model version and speed";
+  showDetails(parts);
+}
+
+function updateDetails(parts, message) {
+  setText(parts.model, message.status === "streaming" ? "" : message.model_version);
+  setText(parts.stats, formatStats(message));
+  showDetails(parts);
+}
+
+function showDetails(parts) {
+  const empty = !parts.model.textContent && !parts.stats.textContent;
+  parts.detailsToggle.hidden = empty;
+  parts.details.hidden = empty || parts.detailsToggle.getAttribute("aria-expanded") !== "true";
 }
 
 function wireActions(element, parts, actions) {

@@ -77,6 +77,60 @@ def test_it_highlights_fenced_code_in_a_reply(page: Page, live_server_url: str, 
     assert page_events == {"errors": [], "dialogs": []}
 
 
+def test_the_reply_footer_keeps_to_one_line_after_a_regenerate(
+    page: Page, live_server_url: str, page_events: dict
+):
+    """Pager, state and buttons share one line at 1280 px and at 390 px."""
+    sign_up(page, live_server_url, "max")
+    send(page, "Hello there")
+    stop_streaming_reply(page)
+    page.locator(f'{REPLY} [data-testid="regenerate"]').click()
+    expect(page.locator(f'{REPLY} [data-testid="sibling-index"]')).to_have_text("2/2")
+    stop_streaming_reply(page)
+    expect(page.get_by_test_id("prefer")).to_be_visible()  # The widest footer there is.
+    expect(page.locator(f'{REPLY} [data-testid="message-state"]')).to_have_text("Stopped")
+
+    for viewport in (DESKTOP, PHONE):
+        page.set_viewport_size(viewport)
+        page.locator(f'{REPLY} [data-testid="details-toggle"]').click()  # Open, then
+        expect(page.locator(f'{REPLY} [data-testid="message-details"]')).to_be_visible()
+        (footer,) = page.evaluate(FOOTER_LINES)
+        assert len(footer["middles"]) >= 3, footer  # pager, state, buttons
+        assert max(footer["middles"]) - min(footer["middles"]) <= 1, (viewport, footer)
+        assert footer["height"] <= 34, (viewport, footer)
+        page.locator(f'{REPLY} [data-testid="details-toggle"]').click()  # closed again.
+        expect(page.locator(f'{REPLY} [data-testid="message-details"]')).to_be_hidden()
+    assert page_events["errors"] == []
+
+
+def test_reply_figures_show_behind_details_and_to_staff_at_once(
+    page: Page, live_server_url: str, page_events: dict
+):
+    """Tokens, speed and model version are hidden until Details; staff see them at once."""
+    sign_up(page, live_server_url, "nia")
+    conversation = stored_reply(
+        "nia", "Paris.", completion_tokens=12, duration_ms=400.0, time_to_first_token_ms=35.0
+    )
+    open_stored(page, live_server_url, conversation)
+    stats = page.locator(f'{REPLY} [data-testid="message-stats"]')
+    toggle = page.locator(f'{REPLY} [data-testid="details-toggle"]')
+
+    expect(stats).to_be_hidden()
+    expect(page.locator(f'{REPLY} [data-testid="message-model"]')).to_be_hidden()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    toggle.click()
+    expect(stats).to_be_visible()
+    expect(stats).to_have_text("12 tokens · 30.0 tok/s · first token 35 ms")
+    expect(page.locator(f'{REPLY} [data-testid="message-model"]')).to_have_text("base-v0")
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+
+    get_user_model().objects.filter(username="nia").update(is_staff=True)
+    page.reload()
+    expect(stats).to_be_visible()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    assert page_events == {"errors": [], "dialogs": []}
+
+
 RENDER = """async ([text, streaming]) => {
     const { renderMarkdown } = await import("/static/js/markdown.js");
     const host = document.createElement("div");
