@@ -91,9 +91,10 @@ export class FeedbackControls {
       this.dismiss();
     });
     this.form.querySelector('[data-action="dismiss"]').addEventListener("click", () => this.dismiss());
-    // Right after the thumbs in focus order.
+    // Right after the thumbs in focus order; in sight, not under the composer.
     this.slot.insertBefore(this.form, this.preferLine);
     this.summary.hidden = true;
+    this.form.scrollIntoView({ block: "nearest" });
   }
 
   closeForm() {

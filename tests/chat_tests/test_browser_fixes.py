@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from chat import services
 from chat.models import Conversation, Message
+from feedback.models import Rating
 from tests.chat_tests.test_browser import (
     CONTENT,
     REPLY,
@@ -61,6 +62,33 @@ def boxes_overlap(a: dict, b: dict) -> bool:
         or a["y"] + a["height"] <= b["y"]
         or b["y"] + b["height"] <= a["y"]
     )
+
+
+def test_it_brings_the_feedback_form_into_sight_above_the_composer_on_a_phone(
+    page: Page, live_server_url: str, page_events: dict
+):
+    """At 390×844, a thumb on a long reply opens a form whose Submit shows, clear of the box."""
+    page.set_viewport_size(PHONE)
+    sign_up(page, live_server_url, "kim")
+    long_answer = "\n\n".join(f"Paragraph {n} of a long answer." for n in range(40))
+    open_stored(page, live_server_url, stored_reply("kim", long_answer))
+
+    page.get_by_test_id("thumb-down").click()
+    submit = page.get_by_test_id("feedback-submit")
+    expect(submit).to_be_in_viewport(ratio=1)  # No scrolling by the test: the page did it.
+    composer = page.get_by_test_id("composer-form").bounding_box()
+    assert not boxes_overlap(submit.bounding_box(), composer)
+    submit.scroll_into_view_if_needed()
+    box = submit.bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"]
+    assert not boxes_overlap(box, composer)
+
+    page.get_by_test_id("feedback-comment").fill("Too long for a phone.")
+    submit.click()
+    expect(page.get_by_test_id("feedback-form")).to_have_count(0)
+    expect(page.get_by_test_id("feedback-summary")).to_contain_text("Too long for a phone.")
+    assert Rating.objects.get().comment == "Too long for a phone."
+    assert page_events == {"errors": [], "dialogs": []}
 
 
 def test_it_highlights_fenced_code_in_a_reply(page: Page, live_server_url: str, page_events: dict):
