@@ -87,6 +87,14 @@ def _app_page(request: HttpRequest, *, conversation_id: int | None) -> HttpRespo
         "feedback": _feedback_config(),
         # Staff see each reply's model version and token figures without asking.
         "isStaff": request.user.is_staff,
+        # What the settings dialog shows in an empty chat (conversation_create's values).
+        "conversationDefaults": {
+            "title": "",
+            "system_prompt": settings.CHAT_DEFAULT_SYSTEM_PROMPT,
+            "temperature": settings.CHAT_DEFAULT_TEMPERATURE,
+            "top_p": settings.CHAT_DEFAULT_TOP_P,
+            "max_new_tokens": settings.CHAT_DEFAULT_MAX_NEW_TOKENS,
+        },
     }
     return render(request, "chat/app.html", {"client_config": client_config})
 

@@ -60,7 +60,10 @@ class ChatApp {
     });
     this.settings = new SettingsDialog($("settings-dialog"), (changes) => this.saveSettings(changes));
     this.notices = new Notices($("notices"));
-    $("settings-button").addEventListener("click", () => this.settings.open(this.current));
+    // In an empty chat the dialog shows the defaults; saving starts the conversation.
+    $("settings-button").addEventListener("click", () => {
+      this.settings.open(this.current ?? this.config.conversationDefaults);
+    });
     window.addEventListener("popstate", () => this.followLocation());
   }
 
@@ -165,6 +168,7 @@ class ChatApp {
   }
 
   async saveSettings(changes) {
+    if (this.currentId === null) await this.startConversation();
     const conversation = await api.updateConversation(this.currentId, changes);
     this.remember(conversation);
     this.notices.show("Settings saved.", { kind: "info", timeout: 2500 });
@@ -190,10 +194,7 @@ class ChatApp {
 
   async createForFirstMessage() {
     try {
-      const conversation = await api.createConversation();
-      this.remember(conversation);
-      this.currentId = conversation.id;
-      history.pushState({}, "", conversationPath(conversation.id));
+      await this.startConversation();
       return true;
     } catch (error) {
       this.pending = null;
@@ -201,6 +202,14 @@ class ChatApp {
       this.render();
       return false;
     }
+  }
+
+  // Create the conversation an empty chat stands for, and make it the open one.
+  async startConversation() {
+    const conversation = await api.createConversation();
+    this.remember(conversation);
+    this.currentId = conversation.id;
+    history.pushState({}, "", conversationPath(conversation.id));
   }
 
   regenerate(message) {
@@ -293,7 +302,6 @@ class ChatApp {
     $("empty-state").hidden = branch.length > 0 || this.pending !== null;
     setText($("conversation-title"), titleOf(current));
     document.title = current ? `${titleOf(current)} · LoopChat` : "LoopChat";
-    $("settings-button").disabled = current === null;
     const canSend = this.socket.isOpen && !this.busy && this.engine.state !== "failed";
     this.composer.setState({ canSend, running: this.running !== null });
     this.renderStatus(streamingHere);

@@ -220,6 +220,38 @@ def test_the_streaming_cursor_follows_the_last_character_even_in_open_code(
     assert page_events == {"errors": [], "dialogs": []}
 
 
+def test_settings_open_in_an_empty_chat_and_apply_to_its_first_message(
+    page: Page, live_server_url: str, page_events: dict
+):
+    """The settings button works before the first message; saving starts the conversation."""
+    sign_up(page, live_server_url, "pat")
+    button = page.get_by_test_id("settings-button")
+    expect(button).to_be_enabled()
+    button.click()
+    expect(page.get_by_test_id("settings-dialog")).to_be_visible()
+    expect(page.locator('input[name="max_new_tokens"]')).to_have_value("3000")  # the default
+
+    page.fill('input[name="temperature"]', "5")
+    page.get_by_test_id("settings-save").click()
+    error = page.get_by_test_id("field-error-temperature")
+    expect(error).to_have_text("Temperature must be between 0 and 2.")  # a sentence
+    page.fill('input[name="temperature"]', "0.3")
+    page.fill('textarea[name="system_prompt"]', "Answer in French.")
+    page.get_by_test_id("settings-save").click()
+    expect(page.get_by_test_id("settings-dialog")).to_be_hidden()
+    page.wait_for_url(f"{live_server_url}/c/*/")
+
+    send(page, "Bonjour")
+    stop_streaming_reply(page)
+    conversation = Conversation.objects.get()
+    assert (conversation.temperature, conversation.system_prompt) == (0.3, "Answer in French.")
+    assert conversation.title == "Bonjour"
+    reply = Message.objects.get(role=Message.Role.ASSISTANT)
+    assert reply.sampling["temperature"] == 0.3
+    assert reply.prompt_messages[0] == {"role": "system", "content": "Answer in French."}
+    assert page_events == {"errors": [], "dialogs": []}
+
+
 def test_logging_out_says_so_on_the_login_page(page: Page, live_server_url: str, page_events):
     """Log out lands on the login page with a confirmation, shown once."""
     sign_up(page, live_server_url, "quinn")
