@@ -263,3 +263,21 @@ def test_logging_out_says_so_on_the_login_page(page: Page, live_server_url: str,
     page.reload()
     expect(page.get_by_test_id("auth-message")).to_have_count(0)
     assert page_events["errors"] == []
+
+
+def test_a_long_title_is_cut_by_the_page_not_stored_with_an_ellipsis(
+    page: Page, live_server_url: str
+):
+    """The header shows "…" with CSS when the saved title does not fit a phone."""
+    page.set_viewport_size(PHONE)
+    sign_up(page, live_server_url, "ray")
+    conversation = stored_reply("ray", "Fine.")
+    Conversation.objects.filter(pk=conversation.pk).update(
+        title="A title long enough that it cannot fit in a phone header"
+    )
+    open_stored(page, live_server_url, conversation)
+    title = page.get_by_test_id("conversation-title")
+    expect(title).to_have_text("A title long enough that it cannot fit in a phone header")
+    assert title.evaluate(
+        "(h1) => getComputedStyle(h1).textOverflow === 'ellipsis' && h1.scrollWidth > h1.clientWidth"
+    )
