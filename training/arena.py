@@ -189,9 +189,7 @@ def leaderboard() -> list[dict]:
     cached = cache.get(key)
     if cached is not None:
         return cached
-    votes = voted.values_list(
-        "version_a__name", "version_b__name", "winner"
-    )
+    votes = voted.values_list("version_a__name", "version_b__name", "winner")
     outcomes = [Outcome(a, b, SCORES.get(winner, 0.5)) for a, b, winner in votes]
     rows = [
         asdict(row) for row in standings(outcomes, samples=settings.ARENA_BOOTSTRAP_SAMPLES, seed=0)

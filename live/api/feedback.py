@@ -52,6 +52,10 @@ class ProfileApi(FeedbackApiView):
 
     def patch(self, request: HttpRequest) -> JsonResponse:
         body = _body(request)
+        if not {"share_for_training", "arena_opt_in"} & body.keys():
+            raise Refusal(
+                "invalid", "Send share_for_training or arena_opt_in.", "share_for_training"
+            )
         current = selectors.profile_get(user=request.user)
         profile = services.profile_update(
             user=request.user,

@@ -243,14 +243,25 @@ def test_the_conversation_read_carries_the_callers_feedback(alice_client, conver
 
 
 def test_sharing_is_on_until_turned_off(alice_client, alice):
-    assert alice_client.get(PROFILE_URL).json() == {"share_for_training": True}
+    assert alice_client.get(PROFILE_URL).json() == {
+        "share_for_training": True,
+        "arena_opt_in": False,
+    }
 
     response = patch(alice_client, PROFILE_URL, {"share_for_training": False})
 
     assert response.status_code == 200
-    assert response.json() == {"share_for_training": False}
+    assert response.json() == {"share_for_training": False, "arena_opt_in": False}
     assert FeedbackProfile.objects.get(user=alice).share_for_training is False
-    assert alice_client.get(PROFILE_URL).json() == {"share_for_training": False}
+    assert alice_client.get(PROFILE_URL).json()["share_for_training"] is False
+
+
+def test_the_arena_opt_in_changes_alone(alice_client, alice):
+    response = patch(alice_client, PROFILE_URL, {"arena_opt_in": True})
+    assert response.json() == {"share_for_training": True, "arena_opt_in": True}
+    profile = FeedbackProfile.objects.get(user=alice)
+    assert (profile.share_for_training, profile.arena_opt_in) == (True, True)
+    assert patch(alice_client, PROFILE_URL, {"arena_opt_in": "yes"}).status_code == 400
 
 
 @pytest.mark.parametrize(
