@@ -23,6 +23,7 @@ from feedback import services as feedback_services
 from feedback.selectors import reason_choices
 from feedback.services import MAX_COMMENT_CHARS
 from live.forms import ProfileForm, SignupForm
+from training import arena
 
 
 @require_http_methods(["GET", "POST"])
@@ -96,7 +97,11 @@ def _app_page(request: HttpRequest, *, conversation_id: int | None) -> HttpRespo
             "max_new_tokens": settings.CHAT_DEFAULT_MAX_NEW_TOKENS,
         },
     }
-    return render(request, "chat/app.html", {"client_config": client_config})
+    context = {
+        "client_config": client_config,
+        "arena_open": arena.arena_allowed(user=request.user),
+    }
+    return render(request, "chat/app.html", context)
 
 
 def _feedback_config() -> dict:

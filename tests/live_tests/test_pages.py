@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from chat import services
+from feedback.models import FeedbackProfile
 
 pytestmark = pytest.mark.django_db
 
@@ -123,3 +124,18 @@ def test_it_serves_the_vendored_libraries_with_their_licenses(client):
         response = client.get(f"/static/{path}")
         assert response.status_code == 200
         assert header in b"".join(response.streaming_content)[:400]
+
+
+def test_the_chat_page_links_staff_tools_to_staff_and_the_arena_to_who_opted_in(
+    client, alice, django_user_model
+):
+    client.force_login(alice)
+    page = client.get("/").content.decode()
+    assert 'data-testid="sidebar-tools"' not in page
+    FeedbackProfile.objects.create(user=alice, arena_opt_in=True)
+    page = client.get("/").content.decode()
+    assert 'data-testid="link-arena"' in page and 'data-testid="link-review"' not in page
+    staff = django_user_model.objects.create_user("sue", password="sue-pw-1", is_staff=True)
+    client.force_login(staff)
+    page = client.get("/").content.decode()
+    assert all(f'data-testid="link-{name}"' in page for name in ("review", "dashboard", "arena"))
