@@ -46,7 +46,7 @@ def test_the_dashboard_shows_a_run_progress_while_it_runs(
     env = process_env(
         CHAT_MODEL=str(tiny_model_dir),
         MODEL_VERSIONS_DIR=str(tmp_path / "versions"),
-        TRAINING_MAX_STEPS="80",
+        TRAINING_MAX_STEPS="40",
         **permissive_gate_env(),
     )
     log_in(page, live_server_url, "sam")
