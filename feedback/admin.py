@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 
 from django.contrib import admin, messages
 from django.db import connection
@@ -11,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from feedback import services, stats
@@ -71,18 +73,60 @@ def _conversation_html(prompt_messages: list[dict] | None, reply: str) -> str:
     )
 
 
+# Markdown's emphasis and code marks, and each line's heading, quote or list marker.
+MARKDOWN_MARKS = re.compile(r"\*\*|__|`+|^\s*(?:#{1,6}|>|[-*+]|\d+\.)\s+", re.MULTILINE)
+
+
+def _excerpt(text: str, length: int) -> str:
+    """One line of at most ``length`` characters, Markdown's marks left out (the review
+    queue shows the reply rendered)."""
+    line = " ".join(MARKDOWN_MARKS.sub("", text).split())
+    return line if len(line) <= length else line[: length - 1].rstrip() + "…"
+
+
+def _compact_moment(moment: datetime.datetime | None) -> str:
+    """As a mail client lists it: "14:05" today, "2 Dec" this year, "2 Dec 2025" before;
+    the full time in its tooltip."""
+    if moment is None:
+        return ""
+    local, today = timezone.localtime(moment), timezone.localdate()
+    if local.date() == today:
+        short = f"{local:%H:%M}"
+    elif local.year == today.year:
+        short = f"{local.day} {local:%b}"
+    else:
+        short = f"{local.day} {local:%b %Y}"
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        moment.isoformat(),
+        f"{local:%Y-%m-%d %H:%M %Z}",
+        short,
+    )
+
+
+def _review_url(rating: Rating) -> str:
+    """The focus view, opened on this rating."""
+    return f"{reverse('review:queue')}?rating={rating.pk}"
+
+
+# A small triangle beside "Up" / "Down": text, not an emoji, so it reads without an emoji font.
+THUMB_ICONS = {True: ("M5 1 9.5 9h-9z", "#2e7d32"), False: ("M.5 1h9L5 9z", "#c62828")}
+
+
 @admin.register(Rating)
 class RatingAdmin(admin.ModelAdmin):
+    # Fits 1280 px with the navigation and filter sidebars open: short headers,
+    # excerpts, the reviewer under the status; the version is a filter (and on the
+    # stats page); the change view has every field.
     list_display = (
-        "id",
-        "thumb",
+        "rating_label",
         "reasons_display",
+        "comment_excerpt",
         "reply_excerpt",
-        "model_version",
         "user",
-        "status",
-        "created_at",
-        "reviewed_by",
+        "status_display",
+        "created",
+        "review_link",
     )
     list_filter = (
         "status",
@@ -103,9 +147,10 @@ class RatingAdmin(admin.ModelAdmin):
         "user",
         "message",
         "value",
-        "reasons",
+        "reasons_display",
         "comment",
         "model_version",
+        "in_review_queue",
         "conversation_context",
         "status",
         "reviewed_by",
@@ -119,17 +164,53 @@ class RatingAdmin(admin.ModelAdmin):
         return False
 
     @admin.display(description="rating", ordering="value")
-    def thumb(self, rating: Rating) -> str:
-        return "👍" if rating.is_up else "👎"
+    def rating_label(self, rating: Rating) -> str:
+        return format_html(
+            '<span class="lc-thumb"><svg width="10" height="10" viewBox="0 0 10 10" '
+            'aria-hidden="true"><path d="{}" fill="{}"/></svg> {}</span>',
+            *THUMB_ICONS[rating.is_up],
+            "Up" if rating.is_up else "Down",
+        )
 
     @admin.display(description="reasons")
     def reasons_display(self, rating: Rating) -> str:
         return ", ".join(ALL_REASONS.get(reason, reason) for reason in rating.reasons)
 
+    @admin.display(description="comment")
+    def comment_excerpt(self, rating: Rating) -> str:
+        return _excerpt(rating.comment, 50)
+
     @admin.display(description="reply")
     def reply_excerpt(self, rating: Rating) -> str:
-        text = rating.message.content
-        return text if len(text) <= 80 else text[:79] + "…"
+        return _excerpt(rating.message.content, 60)
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, rating: Rating) -> str:
+        if rating.reviewed_by is None:
+            return rating.get_status_display()
+        return format_html(
+            '{}<br><span class="lc-quiet">by {}</span>',
+            rating.get_status_display(),
+            rating.reviewed_by.get_username(),
+        )
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, rating: Rating) -> str:
+        return _compact_moment(rating.created_at)
+
+    @admin.display(description="review")
+    def review_link(self, rating: Rating) -> str:
+        return format_html(
+            '<a href="{}" title="The whole conversation, rendered, in the review queue">Review</a>',
+            _review_url(rating),
+        )
+
+    @admin.display(description="review queue")
+    def in_review_queue(self, rating: Rating) -> str:
+        return format_html(
+            '<a href="{}">Review it in the review queue</a> (the whole conversation, rendered)',
+            _review_url(rating),
+        )
 
     @admin.display(description="what the model saw, and its reply")
     def conversation_context(self, rating: Rating) -> str:
@@ -141,14 +222,6 @@ class RatingAdmin(admin.ModelAdmin):
             path("export/", self.admin_site.admin_view(self.export_view), name="feedback_export"),
         ]
         return extra + super().get_urls()
-
-    def changelist_view(self, request: HttpRequest, extra_context=None):
-        extra_context = {
-            **(extra_context or {}),
-            "export_formats": FORMATS,
-            "stats_url": reverse("admin:feedback_stats"),
-        }
-        return super().changelist_view(request, extra_context)
 
     def stats_view(self, request: HttpRequest) -> TemplateResponse:
         context = {

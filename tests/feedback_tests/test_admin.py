@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.urls import reverse
@@ -77,6 +78,58 @@ def test_the_review_page_shows_the_context_escaped(staff_client, replies):
     assert "Say &lt;b&gt;hi&lt;/b&gt;" in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert(1)" not in html
+
+
+def test_it_lists_ratings_as_text_with_their_comment_and_a_link_to_review(staff_client, replies):
+    """No emoji (an empty box without an emoji font): "Up" / "Down"; the comment has a
+    column; each row opens the review queue on its rating."""
+    response = staff_client.get(reverse("admin:feedback_rating_changelist"))
+    html = response.content.decode()
+    assert "👍" not in html and "👎" not in html
+    assert "column-id" not in html and "column-model_version" not in html
+    up, down = Rating.objects.get(value=1), Rating.objects.get(value=-1)
+    assert re.search(r'class="field-rating_label"><a [^>]*>.*?</svg> Up</span>', html)
+    assert re.search(r'class="field-rating_label"><a [^>]*>.*?</svg> Down</span>', html)
+    assert '<td class="field-comment_excerpt">nice</td>' in html
+    assert '<td class="field-reasons_display">Wrong</td>' in html
+    for rating in (up, down):
+        assert f'href="{reverse("review:queue")}?rating={rating.pk}"' in html
+    assert html.count(">Review</a>") == 2
+
+
+def test_it_shortens_the_reply_to_one_plain_line(staff_client, alice):
+    conversation = chat_services.conversation_create(owner=alice)
+    reply = "## Paris\n\n**Paris** is the `capital` of France, and its largest city by far."
+    _, (message,) = exchange(conversation, "Capital?", [reply])
+    services.rating_submit(user=alice, message_id=message.pk, value="up")
+    response = staff_client.get(reverse("admin:feedback_rating_changelist"))
+    (cell,) = re.findall(r'<td class="field-reply_excerpt">(.*?)</td>', response.content.decode())
+    assert cell == "Paris Paris is the capital of France, and its largest city…"  # 60 at most
+
+
+def test_the_list_shows_the_reviewer_under_the_status(staff_client, carol, replies):
+    rating = Rating.objects.get(value=-1)
+    services.ratings_review(
+        ratings=Rating.objects.filter(pk=rating.pk), reviewer=carol, status="approved"
+    )
+    html = staff_client.get(reverse("admin:feedback_rating_changelist")).content.decode()
+    assert 'Approved<br><span class="lc-quiet">by carol</span>' in html
+    assert '<td class="field-status_display">Pending</td>' in html
+
+
+def test_the_review_page_shows_reasons_as_labels_and_links_the_review_queue(
+    staff_client, alice, replies
+):
+    """Never the stored JSON (``["wrong"]``): the labels the user picked."""
+    rating = Rating.objects.get(value=-1)
+    services.rating_submit(
+        user=alice, message_id=rating.message_id, value="down", reasons=["wrong", "too_long"]
+    )
+    response = staff_client.get(reverse("admin:feedback_rating_change", args=[rating.pk]))
+    html = response.content.decode()
+    assert '<div class="readonly">Wrong, Too long</div>' in html
+    assert "too_long" not in html and "&quot;wrong&quot;" not in html
+    assert f'href="{reverse("review:queue")}?rating={rating.pk}"' in html
 
 
 def test_the_stats_page_reports_each_version(staff_client, replies):
