@@ -184,6 +184,10 @@ def test_chat_review_dashboard_and_arena_have_no_serious_accessibility_violation
             expect(page.get_by_test_id(ready)).to_be_visible()
             if name == "review":
                 expect(page.get_by_test_id("review-progress")).to_have_text(re.compile("of"))
+            if name == "arena":  # a match on screen: both replies, the vote buttons
+                page.get_by_test_id("arena-prompt").fill("Write a haiku about the sea.")
+                page.get_by_test_id("arena-ask").click()
+                expect(page.get_by_test_id("arena-votes")).to_be_visible(timeout=60_000)
             findings[f"{name}@{width}"] = serious_violations(page)
             if os.environ.get("LOOPCHAT_SCREENSHOTS") == "1" and name != "chat":
                 page.screenshot(path=REPO_SCREENSHOTS / f"{name}-{width}.png", full_page=True)
