@@ -1,0 +1,83 @@
+"""The learning dashboard's figures (training/dashboard.py) and its page (live/dashboard.py)."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from chat import services as chat_services
+from feedback import services as feedback_services
+from tests.support.factories import exchange
+from training import dashboard, services
+from training.models import ModelVersion, TrainingRun
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("sue", "", "pw-1", is_staff=True))
+    return client
+
+
+@pytest.fixture
+def rated(alice):
+    """Two versions in turn served alice; she rated three replies of the first one up."""
+    base = ModelVersion.objects.create(name="base-v0", base_model="m")
+    services.version_activate(version=base)
+    conversation = chat_services.conversation_create(owner=alice)
+    _, replies = exchange(conversation, "Hi?", ["A", "B", "C", "D"])
+    for reply in replies[:3]:
+        feedback_services.rating_submit(user=alice, message_id=reply.pk, value="up")
+    feedback_services.rating_submit(user=alice, message_id=replies[3].pk, value="down")
+    return base
+
+
+def test_it_gives_each_version_its_rate_interval_and_serving_span(rated):
+    (row,) = [row for row in dashboard.version_rows() if row["name"] == "base-v0"]
+    assert (row["ratings"], row["up_rate"], row["replies"]) == (4, 0.75, 4)
+    assert row["low"] < 0.75 < row["high"]
+    assert row["first_served"] <= row["last_served"]
+    daily = dashboard.daily_rates()
+    assert daily["series"]["base-v0"][daily["dates"][0]] == {"ratings": 4, "up_rate": 0.75}
+
+
+def test_the_next_tick_is_the_last_one_plus_its_interval():
+    assert dashboard.next_tick() is None  # beat never synced its schedule
+    every = IntervalSchedule.objects.create(every=300, period=IntervalSchedule.SECONDS)
+    last = timezone.now() - datetime.timedelta(seconds=100)
+    PeriodicTask.objects.create(
+        name="training-tick", task="training.tick", interval=every, last_run_at=last
+    )
+    assert dashboard.next_tick() == last + datetime.timedelta(seconds=300)
+
+
+def test_the_page_and_its_live_part_show_runs_and_refuse_a_second_train_now(staff_client, rated):
+    TrainingRun.objects.create(status="running", stage="dpo", step=3, total_steps=12)
+    page = staff_client.get(reverse("review:dashboard")).content.decode()
+    assert 'data-testid="train-busy"' in page and "Run 1 is in flight" in page
+    live = staff_client.get(reverse("review:dashboard"), {"part": "live"}).content.decode()
+    assert "<html" not in live and 'data-testid="run-step">3<' in live
+    response = staff_client.post(reverse("review:train-now"), follow=True)
+    assert "Not now: run 1 is running (dpo, step 3 of 12)" in response.content.decode()
+    assert TrainingRun.objects.count() == 1
+
+
+def test_train_now_queues_a_manual_run(staff_client, rated):
+    """The row is the queue entry; the Celery task goes out on commit (here the test's
+    transaction never commits; the browser test runs a real worker on it)."""
+    response = staff_client.post(reverse("review:train-now"), follow=True)
+    run = TrainingRun.objects.get()
+    assert (run.trigger, run.status) == ("manual", "queued")
+    assert f"Run {run.pk} queued" in response.content.decode()
+
+
+def test_the_dashboard_is_staff_only(client, alice):
+    client.force_login(alice)
+    assert client.get(reverse("review:dashboard")).status_code == 302
+    assert client.post(reverse("review:train-now")).status_code == 302
+    assert not TrainingRun.objects.exists()
