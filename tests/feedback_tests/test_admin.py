@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from chat import services as chat_services
 from feedback import services
 from feedback.models import PreferencePair, Rating
 from feedback.stats import wilson_interval
+from feedback.templatetags.feedback_charts import daily_chart
 from tests.support.factories import exchange
 
 pytestmark = pytest.mark.django_db
@@ -145,6 +148,34 @@ def test_the_stats_page_reports_each_version(staff_client, replies):
     assert version.top_reasons == [("Wrong", 1)]
     assert len(version.daily) == 1
     assert b"<svg" in response.content
+
+
+def test_the_stats_page_has_one_heading_and_a_chart_with_axes_dates_and_values(
+    staff_client, replies
+):
+    html = staff_client.get(reverse("admin:feedback_stats")).content.decode()
+    assert html.count("<h1") == 1 and "<h1>Feedback per model version</h1>" in html
+    assert '<g class="lc-axis"' in html
+    ticks = re.findall(r'<text class="lc-tick"[^>]*>([^<]*)</text>', html)
+    assert ticks == ["0%", "50%", "100%"]
+    today = timezone.localdate()
+    assert re.search(rf'<text class="lc-date"[^>]*>{today.day} {today:%b}</text>', html)
+    assert re.search(r'<text class="lc-value"[^>]*>50%</text>', html)
+    assert f"<title>{today.isoformat()}: 1 of 2 up (50%)</title>" in html
+    assert f"<td>{today.isoformat()}</td><td>1</td><td>2</td><td>50%</td>" in html  # no-SVG
+    assert f'href="{reverse("review:dashboard")}"' in html
+
+
+def test_the_daily_chart_labels_a_month_of_days_without_crowding():
+    """30 bars: rates only in the tooltips, six or so dates, the last day's among them."""
+    start = datetime.date(2026, 11, 1)
+    daily = [((start + datetime.timedelta(days)).isoformat(), days % 3, 2) for days in range(30)]
+    svg = daily_chart(daily)
+    assert svg.count('<g class="lc-day">') == 30 and "lc-value" not in svg
+    dates = re.findall(r'<text class="lc-date"[^>]*>([^<]*)</text>', svg)
+    assert dates == ["1 Nov", "6 Nov", "11 Nov", "16 Nov", "21 Nov", "30 Nov"]
+    assert "<title>2026-11-30: 2 of 2 up (100%)</title>" in svg
+    assert daily_chart([]) == "—"
 
 
 def test_the_export_downloads_jsonl(staff_client, replies):
