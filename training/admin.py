@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 from django.contrib import admin, messages
@@ -10,7 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from chat.refusals import Refusal
-from training import services
+from training import dashboard, services
 from training.models import ModelVersion, ServingConfig, TrainingRun
 
 CHART_WIDTH, CHART_HEIGHT = 360, 90
@@ -75,6 +76,24 @@ def _replies_table(caption: str, headers, rows, *, replies: tuple[int, ...]) -> 
     )
 
 
+def _loop_context() -> dict:
+    """The line above the run and version lists: feedback waiting, the next tick, Train now."""
+    loop = dashboard.loop_state()
+    tick = loop["next_tick"]
+    next_tick = None if tick is None else datetime.datetime.fromisoformat(tick)
+    return {"loop": loop, "next_tick": next_tick, "tick_every": _every(loop["tick_seconds"])}
+
+
+def _every(seconds: float) -> str:
+    """300 → "5 min", 45 → "45 s", 7200 → "2 h"."""
+    seconds = round(seconds)
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
 def _changelist_link(model: str, query: str, label: str) -> str:
     return format_html('<a href="{}?{}">{}</a>', reverse(f"admin:{model}_changelist"), query, label)
 
@@ -122,6 +141,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), **_loop_context()})
 
     @admin.display(description="progress")
     def progress_bar(self, run: TrainingRun) -> str:
@@ -242,7 +264,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context=None):
         # The base model is always listed, so "Roll back to this version" can reach it.
         services.base_version_ensure()
-        return super().changelist_view(request, extra_context)
+        return super().changelist_view(request, {**(extra_context or {}), **_loop_context()})
 
     @admin.display(description="gate")
     def gate_verdict(self, version: ModelVersion) -> str:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+import re
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from training import services
 from training.models import ModelVersion, TrainingRun
@@ -144,3 +149,43 @@ def test_the_version_page_shows_held_out_replies_with_the_judges_scores(staff_cl
         "<td>Capital of Peru?</td><td>sampled</td><td><pre>Lima.</pre></td><td>-0.25</td>"
         "<td><pre>Happy to help! &lt;i&gt;Lima&lt;/i&gt;.</pre></td><td>1.50</td>" in html
     )
+
+
+def test_the_run_list_says_where_the_loop_stands_and_offers_train_now(staff_client, settings):
+    """Above the list: feedback since the last run against the tick's threshold, when
+    the next tick comes, a Train now form (POST, with its CSRF token), the dashboard."""
+    settings.TRAINING_MIN_NEW_FEEDBACK, settings.TRAINING_TICK_SECONDS = 20, 300
+    every = IntervalSchedule.objects.create(every=300, period=IntervalSchedule.SECONDS)
+    last = timezone.now() - datetime.timedelta(seconds=60)
+    PeriodicTask.objects.create(
+        name="training-tick", task="training.tick", interval=every, last_run_at=last
+    )
+    response = staff_client.get(reverse("admin:training_trainingrun_changelist"))
+    html = response.content.decode()
+    assert '<strong data-testid="new-feedback">0 of the 20</strong>' in html
+    tick = last + datetime.timedelta(seconds=300)
+    assert f'<time datetime="{tick.isoformat()}">{tick:%H:%M} UTC</time>' in html
+    assert "every 5 min" in html
+    form = re.search(
+        rf'<form method="post" action="{reverse("review:train-now")}">(.*?)</form>', html, re.S
+    )
+    assert form and 'name="csrfmiddlewaretoken"' in form[1]
+    assert re.search(
+        r'<button type="submit"[^>]*data-testid="train-now">Train now</button>', form[1]
+    )
+    assert f'href="{reverse("review:dashboard")}"' in html
+
+
+def test_train_now_is_disabled_while_a_run_is_in_flight(staff_client, settings):
+    settings.TRAINING_TICK_SECONDS = 300
+    run = TrainingRun.objects.create(status="running", stage="dpo", step=3, total_steps=12)
+    html = staff_client.get(reverse("admin:training_trainingrun_changelist")).content.decode()
+    assert 'data-testid="train-now" disabled>Train now' in html
+    assert f'Run <a href="{reverse("admin:training_trainingrun_change", args=[run.pk])}">' in html
+    assert "Next tick: when Celery beat starts (every 5 min)." in html  # no schedule yet
+
+
+def test_the_version_list_shows_the_loop_too(staff_client, versions):
+    html = staff_client.get(reverse("admin:training_modelversion_changelist")).content.decode()
+    assert "In service: <strong>base</strong>." in html
+    assert 'data-testid="train-now"' in html
