@@ -21,7 +21,8 @@ LONG_REPLY = (
 
 @pytest.fixture
 def ratings(alice, django_user_model) -> list[Rating]:
-    """Long replies and comments, the widest reasons, one reviewed: the widest rows."""
+    """Long replies, comments with an address that has nowhere to break, the widest
+    reasons, one reviewed: the widest rows."""
     dave = django_user_model.objects.create_superuser("dave", password="dave-password-1")
     conversation = chat_services.conversation_create(owner=alice)
     _, replies = exchange(conversation, "Capital of France?", [LONG_REPLY] * 3)
@@ -32,7 +33,8 @@ def ratings(alice, django_user_model) -> list[Rating]:
             message_id=reply.pk,
             value="down",
             reasons=reasons,
-            comment="It rambles on about history when I only asked for the name. " * 3,
+            comment="https://example.com/a_long_address_with_no_place_to_break_a_line_at_all "
+            "rambles on about history when I only asked for the name.",
         )
     services.rating_submit(user=alice, message_id=replies[2].pk, value="up", comment="Good.")
     services.ratings_review(
@@ -65,6 +67,7 @@ def test_it_fits_the_rating_list_at_1280_px_with_nothing_over_the_title(
 ):
     """With the filters and the navigation sidebar open, every column is on screen
     (no horizontal scroll) and the buttons sit beside the title, not over it."""
+    assert page.viewport_size == {"width": 1280, "height": 800}
     staff_login(page, live_server_url, django_user_model)
     page.goto(f"{live_server_url}/admin/feedback/rating/")
     expect(page.locator("#result_list tbody tr")).to_have_count(3)
@@ -81,6 +84,10 @@ def test_it_fits_the_rating_list_at_1280_px_with_nothing_over_the_title(
     assert table["x"] + table["width"] <= container["x"] + container["width"]
     assert scroll["scroll"] <= scroll["client"], scroll
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    right = container["x"] + container["width"]
+    for header in ("Status", "Created", "Review"):
+        box = page.locator("#result_list thead th", has_text=header).bounding_box()
+        assert box["x"] + box["width"] <= right, header
 
     title = page.locator("#content h1").bounding_box()
     tools = page.locator("#content .object-tools")
