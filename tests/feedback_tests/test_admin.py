@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from chat import services as chat_services
 from feedback import services
+from feedback.admin import _compact_moment
 from feedback.models import PreferencePair, Rating
 from feedback.stats import wilson_interval
 from feedback.templatetags.feedback_charts import daily_chart
@@ -118,6 +119,18 @@ def test_the_list_shows_the_reviewer_under_the_status(staff_client, carol, repli
     html = staff_client.get(reverse("admin:feedback_rating_changelist")).content.decode()
     assert 'Approved<br><span class="lc-quiet">by carol</span>' in html
     assert '<td class="field-status_display">Pending</td>' in html
+
+
+def test_the_list_dates_are_compact_with_the_full_time_in_the_tooltip():
+    """The time today, day and month this year, the year before that."""
+    now = timezone.now().replace(hour=14, minute=5)
+    last_year = now.replace(year=now.year - 1, month=12, day=2)
+    assert _compact_moment(now).endswith(">14:05</time>")
+    assert _compact_moment(last_year).endswith(f">2 Dec {now.year - 1}</time>")
+    assert f'title="{now.year - 1}-12-02 14:05 UTC"' in _compact_moment(last_year)
+    if now.month > 1:  # earlier this year
+        earlier = now.replace(month=1, day=2)
+        assert _compact_moment(earlier).endswith(">2 Jan</time>")
 
 
 def test_the_review_page_shows_reasons_as_labels_and_links_the_review_queue(
