@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from chat.refusals import Refusal
-from training import dashboard, services
+from training import arena, dashboard, services
 from training.models import ModelVersion, ServingConfig, TrainingRun
 
 CHART_WIDTH, CHART_HEIGHT = 360, 90
@@ -206,6 +206,12 @@ def _activate(modeladmin, request: HttpRequest, queryset, verb: str) -> None:
         return
     version = services.version_activate(version=queryset.get(), by=request.user)
     modeladmin.message_user(request, f"{version} is now in service.", messages.SUCCESS)
+    # Staff may overrule the arena; they are told when they do.
+    check = arena.arena_check(candidate=version, parent=version.parent)
+    if not check["passed"]:
+        modeladmin.message_user(
+            request, f"Note: in the arena, {version} {check['detail']}.", messages.WARNING
+        )
 
 
 @admin.action(description="Promote: put into service")

@@ -180,3 +180,24 @@ def test_a_held_candidate_is_promoted_or_rejected_once_the_votes_are_in(
     check = candidate.gate_report["checks"][-1]
     assert check["name"] == "arena_not_worse" and check["passed"] == (status == "active")
     assert "of 20 votes" in check["detail"]
+
+
+def test_staff_promoting_a_version_that_lost_in_the_arena_are_told(
+    settings, client, alice, django_user_model, tiny_model_dir
+):
+    settings.ARENA_GATE_VOTES = 20
+    parent = ModelVersion.objects.create(name="base", base_model=str(tiny_model_dir))
+    services.version_activate(version=parent)
+    candidate = ModelVersion.objects.create(
+        name="v2", base_model=str(tiny_model_dir), adapter_path="/x", parent=parent
+    )
+    votes(alice, candidate, parent, wins=2, losses=18)
+    client.force_login(django_user_model.objects.create_superuser("root", "", "root-pw-1"))
+    response = client.post(
+        "/admin/training/modelversion/",
+        {"action": "promote", "_selected_action": [candidate.pk]},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "V2 is now in service" in page  # the admin capitalises messages
+    assert "Note: in the arena, v2 won 10% of 20 votes against base" in page
