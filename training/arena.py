@@ -145,6 +145,8 @@ def arena_check(*, candidate: ModelVersion, parent: ModelVersion | None) -> dict
     if parent is None:
         return _check(True, None, "no parent version to compare with")
     verdict = head_to_head(candidate=candidate, parent=parent)
+    if needed <= 0:
+        return _check(True, verdict.win_share, "not required (ARENA_GATE_VOTES is 0)")
     if verdict.votes < needed:
         return _check(True, verdict.win_share, f"not judged: {verdict.votes} of {needed} votes")
     detail = (

@@ -57,13 +57,13 @@ def test_the_next_tick_is_the_last_one_plus_its_interval():
 
 
 def test_the_page_and_its_live_part_show_runs_and_refuse_a_second_train_now(staff_client, rated):
-    TrainingRun.objects.create(status="running", stage="dpo", step=3, total_steps=12)
+    run = TrainingRun.objects.create(status="running", stage="dpo", step=3, total_steps=12)
     page = staff_client.get(reverse("review:dashboard")).content.decode()
-    assert 'data-testid="train-busy"' in page and "Run 1 is in flight" in page
+    assert 'data-testid="train-busy"' in page and f"Run {run.pk} is in flight" in page
     live = staff_client.get(reverse("review:dashboard"), {"part": "live"}).content.decode()
     assert "<html" not in live and 'data-testid="run-step">3<' in live
     response = staff_client.post(reverse("review:train-now"), follow=True)
-    assert "Not now: run 1 is running (dpo, step 3 of 12)" in response.content.decode()
+    assert f"Not now: run {run.pk} is running (dpo, step 3 of 12)" in response.content.decode()
     assert TrainingRun.objects.count() == 1
 
 
