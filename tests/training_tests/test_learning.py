@@ -14,7 +14,7 @@ from tests.support.factories import pairs_stored
 from training import pipeline, runs, services
 from training.models import ModelVersion
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
