@@ -35,6 +35,9 @@ def vllm_settings(settings, smollm2_dir, vllm_url):
     settings.INFERENCE_BACKEND = "vllm"
     settings.VLLM_URLS = [vllm_url]
     settings.CHAT_RATE_LIMIT_MESSAGES = 1000
+    # A full 2,048-token window prefills in silence: on this 2-core CPU that passed
+    # the 30 s default on a slow day. A killed replica still fails at once (its socket closes).
+    settings.INFERENCE_READ_TIMEOUT = 120.0
     return settings
 
 
