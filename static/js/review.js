@@ -6,7 +6,8 @@
 
 import { el, icon } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
-import { announce, readConfig, requestJson } from "./staff-api.js";
+import { request } from "./api.js";
+import { announce, readConfig } from "./staff-api.js";
 
 const config = readConfig();
 const query = new URLSearchParams(
@@ -122,7 +123,7 @@ async function run(action) {
 
 async function loadNext(afterId) {
   const url = withQuery(`${config.api}next${afterId ? `?after=${afterId}` : ""}`);
-  const answer = await requestJson("GET", url);
+  const answer = await request("GET", url);
   if (answer.item) {
     state.history = state.history.slice(0, state.index + 1);
     state.history.push(answer.item.id);
@@ -134,13 +135,13 @@ async function loadNext(afterId) {
 
 async function loadAt(index) {
   state.index = index;
-  show(await requestJson("GET", withQuery(`${config.api}ratings/${state.history[index]}`)));
+  show(await request("GET", withQuery(`${config.api}ratings/${state.history[index]}`)));
 }
 
 async function decide(status) {
   const id = current();
   if (id === null) return;
-  await requestJson("POST", withQuery(`${config.api}ratings/${id}`), { status });
+  await request("POST", withQuery(`${config.api}ratings/${id}`), { status });
   announce(`${status === "approved" ? "Approved" : "Excluded"} rating ${id}`);
   await forward();
 }
@@ -159,7 +160,7 @@ const ACTIONS = {
     else announce("This is the first rating of this visit.");
   },
   undo: async () => {
-    const answer = await requestJson("POST", withQuery(`${config.api}undo`));
+    const answer = await request("POST", withQuery(`${config.api}undo`));
     const id = answer.item.id;
     const known = state.history.indexOf(id);
     if (known >= 0) state.index = known;
