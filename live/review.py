@@ -15,7 +15,7 @@ from django.urls import reverse
 from chat.refusals import Refusal
 from feedback import review
 from feedback.models import Rating
-from live.api.base import ApiView, json_object
+from live.api.base import ApiView, json_object, refusal_response
 
 
 @staff_member_required
@@ -37,9 +37,7 @@ class StaffApiView(ApiView):
 
     def dispatch(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if request.user.is_authenticated and not request.user.is_staff:
-            return JsonResponse(
-                {"error": {"code": "forbidden", "message": "Staff only."}}, status=403
-            )
+            return refusal_response(Refusal("forbidden", "Staff only."))
         return super().dispatch(request, *args, **kwargs)
 
 
