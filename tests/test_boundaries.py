@@ -1,5 +1,6 @@
-"""Imports point one way: live → {training, feedback, chat, llm}; training → feedback →
-chat → llm; llm imports none of them and no web stack. config sits above all."""
+"""Imports point one way: live → {training, feedback, documents, chat, llm}; training →
+feedback → documents → chat → llm; llm imports none of them and no web stack. config
+sits above all."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 # Lowest first: a package may import those before it, never those after it.
-LAYERS = ["llm", "chat", "feedback", "training", "live"]
+LAYERS = ["llm", "chat", "documents", "feedback", "training", "live"]
 WEB_STACK = {"django", "channels", "celery"}
 OURS = {*LAYERS, "config"}
 
@@ -56,6 +57,7 @@ def test_it_walks_every_layer():
     for package, expected in [
         ("llm", "engine/local.py"),
         ("chat", "services.py"),
+        ("documents", "services.py"),
         ("feedback", "services.py"),
         ("training", "pipeline.py"),
         ("live", "consumers.py"),
