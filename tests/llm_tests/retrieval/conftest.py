@@ -1,4 +1,4 @@
-"""Fixtures for retrieval: real files of each format."""
+"""Fixtures for retrieval: real files of each format and a tiny embedding model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,22 @@ from pathlib import Path
 
 import pytest
 from fpdf import FPDF
+from langchain_core.embeddings import Embeddings
 from pypdf import PdfWriter
+
+from llm.retrieval.vectors import embeddings_for
+from tests.support.embedding import build_tiny_embedding_model
+
+
+@pytest.fixture(scope="module")
+def tiny_embedding_dir(tiny_model_dir: Path, model_cache_dir: Path) -> Path:
+    """A tiny random sentence-transformers model using the tiny model's tokenizer."""
+    return build_tiny_embedding_model(model_cache_dir / "tiny-random-embedding", tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def tiny_embeddings(tiny_embedding_dir: Path) -> Embeddings:
+    return embeddings_for(str(tiny_embedding_dir))
 
 
 def pdf_bytes(pages: list[str], *, title: str = "") -> bytes:
