@@ -129,14 +129,18 @@ class VectorIndex:
         after it ranks, so the ranked list grows until it holds ``k`` allowed
         chunks or every chunk: a user's few chunks may sit anywhere among everyone's.
         """
-        if self._store is None or k <= 0:
+        if self._store is None or k <= 0 or (allowed is not None and not allowed):
             return []
         _one_search_thread()
         vector = self._store.embedding_function.embed_query(query)
         if allowed is None:
-            found = self._store.similarity_search_with_score_by_vector(vector, k=k)
-            return _pairs(found)
-        allowed = allowed if isinstance(allowed, set | frozenset) else set(allowed)
+            return _pairs(self._store.similarity_search_with_score_by_vector(vector, k=k))
+        return _pairs(self._search_allowed(vector, k=k, allowed=set(allowed)))
+
+    def _search_allowed(
+        self, vector: list[float], *, k: int, allowed: set[int]
+    ) -> list[tuple[Document, float]]:
+        """The top ``k`` allowed hits: exact, since the ranked list is cut only once it holds k."""
         fetch_k = min(len(self), k * FETCH_GROWTH)
         while True:
             found = self._store.similarity_search_with_score_by_vector(
@@ -146,7 +150,7 @@ class VectorIndex:
                 fetch_k=fetch_k,
             )
             if len(found) >= k or fetch_k >= len(self):
-                return _pairs(found)
+                return found
             fetch_k = min(len(self), fetch_k * FETCH_GROWTH)
 
 

@@ -43,6 +43,7 @@ def test_it_returns_only_the_owners_chunks(index):
 def test_it_returns_nothing_when_no_allowed_chunk_matches(index):
     """An owner with no matching chunk gets nothing, not someone else's."""
     assert index.search("tomatoes", k=5, allowed=ALICE) == []
+    assert index.search("router", k=5, allowed=set()) == []
 
 
 def test_it_ranks_best_first_and_honours_k(index):

@@ -73,6 +73,11 @@ def test_it_finds_an_allowed_chunk_ranked_last_overall(index):
     assert hits == [(last_id, pytest.approx(last_score))]
 
 
+def test_it_returns_nothing_when_nothing_is_allowed(index):
+    """An owner with no chunks gets nothing, not everyone else's."""
+    assert index.search(TEXTS[1], k=5, allowed=set()) == []
+
+
 def test_it_survives_a_save_and_load(index, tiny_embeddings, tmp_path):
     """A loaded index ranks by inner product as the saved one did."""
     index.save(tmp_path / "vectors")
