@@ -1,0 +1,193 @@
+"""Putting retrieved passages into a prompt, and finding which ones a reply used.
+
+The chain retrieves passages best first, keeps as many as the token budget
+allows (:func:`fit_passages`), lays them out numbered for the model
+(:func:`grounded_prompt`) and, once the reply is written, records which
+passages it drew on (:func:`cited_numbers`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from llm.retrieval.passages import Passage
+
+# A passage cut to fit must keep at least this many tokens to be worth showing.
+MIN_CUT_TOKENS = 24
+
+INSTRUCTION = (
+    "Answer the question using only the numbered sources below. Cite the source you used like [1]."
+)
+
+
+@dataclass(frozen=True)
+class GroundedPrompt:
+    """What the model sees: the system prompt, the human message, the passages in it."""
+
+    system_prompt: str
+    input: str
+    passages: list[Passage]
+
+
+def format_passage(passage: Passage) -> str:
+    """``[2] (manual.pdf, page 3) text``: a passage as the prompt shows it."""
+    where = passage.filename if passage.page is None else f"{passage.filename}, page {passage.page}"
+    return f"[{passage.number}] ({where}) {passage.text.strip()}"
+
+
+def fit_passages(
+    passages: list[Passage], *, budget_tokens: int, count_tokens: Callable[[str], int]
+) -> list[Passage]:
+    """Keep the best passages that fit ``budget_tokens``, numbered 1..n.
+
+    A passage costs its :func:`format_passage` line (label included). Passages
+    are kept whole while they fit; the first that does not is cut at a
+    sentence (else a word) boundary if at least ``MIN_CUT_TOKENS`` of its text
+    fit, and nothing after it is kept.
+    """
+    kept: list[Passage] = []
+    left = budget_tokens
+    for passage in passages:
+        numbered = replace(passage, number=len(kept) + 1, text=passage.text.strip())
+        cost = count_tokens(format_passage(numbered) + "\n")
+        if cost <= left:
+            kept.append(numbered)
+            left -= cost
+            continue
+        cut = _cut_to_fit(numbered, left, count_tokens)
+        if cut is not None:
+            kept.append(cut)
+        break
+    return kept
+
+
+def _cut_to_fit(
+    passage: Passage, budget: int, count_tokens: Callable[[str], int]
+) -> Passage | None:
+    """The longest start of ``passage`` ending a sentence (else a word) that fits."""
+
+    def fits(end: int) -> bool:
+        return count_tokens(format_passage(replace(passage, text=text[:end])) + "\n") <= budget
+
+    text = passage.text
+    sentence_ends = [match.end() for match in re.finditer(r"[.!?:;](?=\s)", text)]
+    word_ends = [match.end() for match in re.finditer(r"\S+", text)]
+    for ends in (sentence_ends, word_ends):
+        end = _last_true(ends, fits)
+        if end is not None and count_tokens(text[:end]) >= MIN_CUT_TOKENS:
+            return replace(passage, text=text[:end])
+    return None
+
+
+def _last_true(ends: list[int], fits: Callable[[int], bool]) -> int | None:
+    """The largest ``end`` for which ``fits`` holds (it holds for a prefix of ``ends``)."""
+    low, high, best = 0, len(ends) - 1, None
+    while low <= high:
+        middle = (low + high) // 2
+        if fits(ends[middle]):
+            best, low = ends[middle], middle + 1
+        else:
+            high = middle - 1
+    return best
+
+
+def grounded_prompt(
+    *, system_prompt: str, question: str, passages: list[Passage]
+) -> GroundedPrompt:
+    """The system prompt and human message for ``question`` answered from ``passages``.
+
+    ``passages`` come numbered from :func:`fit_passages`. Without passages the
+    inputs come back unchanged.
+    """
+    if not passages:
+        return GroundedPrompt(system_prompt=system_prompt, input=question, passages=[])
+    sources = "\n".join(format_passage(passage) for passage in passages)
+    system = f"{system_prompt.strip()}\n\n{INSTRUCTION}".strip()
+    human = f"Sources:\n{sources}\n\nQuestion: {question.strip()}"
+    return GroundedPrompt(system_prompt=system, input=human, passages=list(passages))
+
+
+_MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_WORD = re.compile(r"\w+")
+# A run of copied words counts only if it holds a word outside this list.
+_COMMON = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "for",
+        "from",
+        "has",
+        "have",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "will",
+        "with",
+        "you",
+        "your",
+    ]
+)
+COPIED_RUN_WORDS = 4
+
+
+def cited_numbers(reply: str, passages: list[Passage]) -> list[int]:
+    """Numbers of the passages ``reply`` used, sorted.
+
+    A passage counts when the reply names it ([2], [1, 3], [1][3]), shares a run
+    of ``COPIED_RUN_WORDS`` consecutive words with it (not all common words),
+    or repeats a token with a digit in it ("E47", "4,750") that occurs in that
+    passage alone: a small model seldom writes markers but copies freely.
+    """
+    numbers = {passage.number for passage in passages}
+    named = {int(n) for group in _MARKER.findall(reply) for n in group.split(",")} & numbers
+    prose = _MARKER.sub(" ", reply)
+    return sorted(named | _copied_from(prose, passages) | _coded_from(prose, passages))
+
+
+def _copied_from(reply: str, passages: list[Passage]) -> set[int]:
+    runs = _word_runs(reply)
+    return {passage.number for passage in passages if runs & _word_runs(passage.text)}
+
+
+def _word_runs(text: str) -> set[tuple[str, ...]]:
+    words = [word.lower() for word in _WORD.findall(text)]
+    runs = zip(*(words[start:] for start in range(COPIED_RUN_WORDS)), strict=False)
+    return {run for run in runs if not set(run) <= _COMMON}
+
+
+def _coded_from(reply: str, passages: list[Passage]) -> set[int]:
+    holders: dict[str, set[int]] = {}
+    for passage in passages:
+        for token in _codes(passage.text):
+            holders.setdefault(token, set()).add(passage.number)
+    return {
+        next(iter(holders[token])) for token in _codes(reply) if len(holders.get(token, ())) == 1
+    }
+
+
+def _codes(text: str) -> set[str]:
+    """Tokens with a digit in them, lower-cased, thousands separators dropped."""
+    tokens = re.findall(r"[\w.,/-]*\d[\w.,/-]*", text)
+    cleaned = {token.strip(".,/-").replace(",", "").lower() for token in tokens}
+    return {token for token in cleaned if len(token) >= 2}

@@ -1,0 +1,179 @@
+"""Grounding: fitting passages to a budget, the prompt that shows them, finding citations."""
+
+from __future__ import annotations
+
+from llm.retrieval.grounding import (
+    MIN_CUT_TOKENS,
+    GroundedPrompt,
+    cited_numbers,
+    fit_passages,
+    format_passage,
+    grounded_prompt,
+)
+from llm.retrieval.passages import Passage
+
+
+def words(text: str) -> int:
+    """A stand-in tokenizer: one token per word."""
+    return len(text.split())
+
+
+def passage(text: str, *, number: int = 0, filename: str = "manual.pdf", page=None) -> Passage:
+    return Passage(
+        chunk_id=number or 1,
+        document_id=7,
+        filename=filename,
+        text=text,
+        page=page,
+        number=number,
+    )
+
+
+def sentences(count: int, *, word: str = "word") -> str:
+    """``count`` five-word sentences."""
+    return " ".join(f"{word} {word} {word} {word} end{index}." for index in range(count))
+
+
+# -- fit_passages -------------------------------------------------------------
+
+
+def test_it_numbers_the_passages_it_keeps_from_one():
+    """Passages keep their order and get citation numbers 1..n."""
+    found = [passage("Alpha text."), passage("Beta text."), passage("Gamma text.")]
+    fitted = fit_passages(found, budget_tokens=1000, count_tokens=words)
+    assert [p.number for p in fitted] == [1, 2, 3]
+    assert [p.text for p in fitted] == ["Alpha text.", "Beta text.", "Gamma text."]
+
+
+def test_it_counts_each_passage_as_the_prompt_shows_it():
+    """The label ("[1] (manual.pdf)") is part of what a passage costs."""
+    only = passage("one two three")
+    cost = words(format_passage(Passage(**{**only.__dict__, "number": 1})))
+    assert fit_passages([only], budget_tokens=cost, count_tokens=words)[0].text == "one two three"
+    assert fit_passages([only], budget_tokens=cost - 1, count_tokens=words) == []
+
+
+def test_it_cuts_the_first_passage_that_does_not_fit_at_a_sentence_end():
+    """Whole passages first; the next keeps as many whole sentences as fit, then stop."""
+    first = passage(sentences(4))  # 20 words
+    second = passage(sentences(12, word="more"))  # 60 words
+    third = passage("never reached")
+    fitted = fit_passages([first, second, third], budget_tokens=60, count_tokens=words)
+    assert len(fitted) == 2
+    assert fitted[0].text == first.text
+    assert fitted[1].text.endswith(".")
+    assert second.text.startswith(fitted[1].text)
+    assert len(fitted[1].text) < len(second.text)
+    shown = [format_passage(p) for p in fitted]
+    assert sum(words(line) for line in shown) <= 60
+
+
+def test_it_cuts_at_a_word_when_no_sentence_end_fits():
+    """A passage with one long sentence is cut at a word boundary."""
+    long = passage(" ".join(f"w{index}" for index in range(200)))
+    fitted = fit_passages([long], budget_tokens=50, count_tokens=words)
+    assert len(fitted) == 1
+    assert long.text.startswith(fitted[0].text)
+    assert not fitted[0].text.endswith(" ")
+    assert fitted[0].text.split()[-1] in long.text.split()
+    assert words(format_passage(fitted[0])) <= 50
+
+
+def test_it_stops_when_too_little_of_the_next_passage_would_fit():
+    """A cut passage must keep a useful amount of text, else it is left out."""
+    first = passage(sentences(4))
+    second = passage(sentences(20))
+    room = words(format_passage(Passage(**{**first.__dict__, "number": 1}))) + MIN_CUT_TOKENS - 1
+    fitted = fit_passages([first, second], budget_tokens=room, count_tokens=words)
+    assert [p.text for p in fitted] == [first.text]
+
+
+def test_it_keeps_nothing_with_no_budget_or_no_passages():
+    assert fit_passages([passage("text")], budget_tokens=0, count_tokens=words) == []
+    assert fit_passages([], budget_tokens=100, count_tokens=words) == []
+
+
+# -- grounded_prompt ----------------------------------------------------------
+
+
+def test_it_returns_the_inputs_unchanged_without_passages():
+    prompt = grounded_prompt(system_prompt="Be brief.", question="Hi?", passages=[])
+    assert prompt == GroundedPrompt(system_prompt="Be brief.", input="Hi?", passages=[])
+
+
+def test_it_shows_numbered_passages_with_their_file_and_page():
+    """Each passage appears as "[n] (file, page p) text"; the question is in the input."""
+    found = [
+        passage("Error E47 means a clogged filter.", number=1, filename="x2.pdf", page=2),
+        passage("Descale every 340 shots.", number=2, filename="x2.md"),
+    ]
+    prompt = grounded_prompt(
+        system_prompt="Be brief.", question="What does E47 mean?", passages=found
+    )
+    shown = prompt.system_prompt + "\n" + prompt.input
+    assert "[1] (x2.pdf, page 2) Error E47 means a clogged filter." in shown
+    assert "[2] (x2.md) Descale every 340 shots." in shown
+    assert "What does E47 mean?" in prompt.input
+    assert "Be brief." in prompt.system_prompt
+    assert prompt.passages == found
+
+
+def test_it_asks_the_model_to_answer_from_the_passages_and_cite_them():
+    prompt = grounded_prompt(system_prompt="", question="Why?", passages=[passage("A.", number=1)])
+    shown = (prompt.system_prompt + "\n" + prompt.input).lower()
+    assert "[1]" in shown
+    assert "cite" in shown
+
+
+# -- cited_numbers ------------------------------------------------------------
+
+
+def numbered(*texts: str) -> list[Passage]:
+    return [passage(text, number=index) for index, text in enumerate(texts, 1)]
+
+
+def test_it_finds_explicit_markers_in_every_shape():
+    """[n], [1, 2] and [1][3] all count; numbers with no passage do not."""
+    found = numbered("alpha", "beta", "gamma")
+    assert cited_numbers("As said in [2].", found) == [2]
+    assert cited_numbers("See [1, 3] and [1][3].", found) == [1, 3]
+    assert cited_numbers("See [4] and [0].", found) == []
+
+
+def test_it_finds_a_passage_the_reply_copies_four_words_from():
+    found = numbered(
+        "The descaling program takes 27 minutes and ends with two rinse cycles.",
+        "Press the single-cup key for a short shot.",
+    )
+    reply = "It ends with two rinse cycles, so be patient."
+    assert cited_numbers(reply, found) == [1]
+
+
+def test_it_ignores_runs_of_common_words_only():
+    """Four shared words that are all common ("it is in the") prove nothing."""
+    found = numbered("Put it in the tank.", "Nothing alike here.")
+    assert cited_numbers("Yes, it is in the box and it is in the bag.", found) == []
+
+
+def test_it_finds_a_code_or_number_only_one_passage_holds():
+    found = numbered(
+        "Error E47 means the filter is clogged.",
+        "The battery holds 4,750 mAh.",
+        "Both mention 12 volts. Version 12 volts.",
+        "Also 12 volts here.",
+    )
+    assert cited_numbers("That is e47.", found) == [1]
+    assert cited_numbers("About 4750 mAh.", found) == [2]
+    assert cited_numbers("It uses 12 volts.", found) == []  # in two passages
+
+
+def test_it_returns_sorted_unique_numbers_from_all_signals():
+    found = numbered("Code Q-112 is thermal runaway.", "The belt rings at 96 Hz when tight.")
+    reply = "Q-112 [1]; the belt rings at 96 Hz [2] [1]."
+    assert cited_numbers(reply, found) == [1, 2]
+
+
+def test_it_finds_nothing_in_a_reply_that_uses_no_passage():
+    found = numbered("Error E47 means the filter is clogged.")
+    assert cited_numbers("I do not know.", found) == []
+    assert cited_numbers("", []) == []
