@@ -11,6 +11,8 @@ class Conversation(models.Model):
     temperature = models.FloatField()
     top_p = models.FloatField()
     max_new_tokens = models.PositiveIntegerField()
+    # Search all of the owner's documents, not only those attached to this conversation.
+    use_library = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -47,6 +49,9 @@ class Message(models.Model):
     # The model version that wrote a reply, and exactly what it was shown.
     model_version = models.CharField(max_length=200, blank=True)
     prompt_messages = models.JSONField(null=True, blank=True)
+    # The passages retrieved into that prompt (a copy: deleting the document keeps
+    # what the reply saw), each with its citation number and whether the reply used it.
+    sources = models.JSONField(default=list, blank=True)
     sampling = models.JSONField(null=True, blank=True)
     finish_reason = models.CharField(max_length=16, blank=True)
     error = models.TextField(blank=True)
@@ -66,6 +71,11 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} #{self.pk}: {self.content[:40]}"
+
+    @property
+    def grounded(self) -> bool:
+        """Whether retrieved passages were in this reply's prompt."""
+        return bool(self.sources)
 
     @property
     def tokens_per_second(self) -> float | None:

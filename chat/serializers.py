@@ -13,6 +13,7 @@ def conversation_data(conversation: Conversation) -> dict:
         "temperature": conversation.temperature,
         "top_p": conversation.top_p,
         "max_new_tokens": conversation.max_new_tokens,
+        "use_library": conversation.use_library,
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),
     }
@@ -29,6 +30,7 @@ def message_data(message: Message) -> dict:
         "model_version": message.model_version,
         "finish_reason": message.finish_reason,
         "error": message.error,
+        "sources": message.sources,
         "created_at": message.created_at.isoformat(),
         "stats": {
             "prompt_tokens": message.prompt_tokens,

@@ -36,7 +36,7 @@ def conversation_create(*, owner: AbstractBaseUser, title: str = "") -> Conversa
 
 def conversation_update(*, conversation: Conversation, changes: dict) -> Conversation:
     """Rename or change settings. A ``Refusal`` names each bad field; nothing is saved."""
-    allowed = {"title", "system_prompt", "temperature", "top_p", "max_new_tokens"}
+    allowed = {"title", "system_prompt", "temperature", "top_p", "max_new_tokens", "use_library"}
     unknown = set(changes) - allowed
     if unknown:
         _refuse({name: "This field cannot be changed." for name in unknown})
@@ -52,6 +52,8 @@ def conversation_update(*, conversation: Conversation, changes: dict) -> Convers
             errors["system_prompt"] = (
                 f"The system prompt must be text of at most {limit} characters."
             )
+    if "use_library" in changes and not isinstance(changes["use_library"], bool):
+        errors["use_library"] = "Searching your library is on (true) or off (false)."
     sampling = {
         key: changes[key] for key in ("temperature", "top_p", "max_new_tokens") if key in changes
     }
@@ -105,13 +107,21 @@ def reply_create(*, conversation: Conversation, parent: Message) -> Message:
 
 
 def reply_start(
-    *, reply: Message, model_version: str, prompt_messages: list[dict], prompt_tokens: int
+    *,
+    reply: Message,
+    model_version: str,
+    prompt_messages: list[dict],
+    prompt_tokens: int,
+    sources: list[dict] | None = None,
 ) -> None:
-    """Record which version writes the reply and exactly what it was shown."""
+    """Record which version writes the reply and exactly what it was shown: the
+    messages and, for a grounded reply, the passages retrieved into them."""
     reply.model_version = model_version
     reply.prompt_messages = prompt_messages
     reply.prompt_tokens = prompt_tokens
-    reply.save(update_fields=["model_version", "prompt_messages", "prompt_tokens", "updated_at"])
+    reply.sources = sources or []
+    fields = ["model_version", "prompt_messages", "prompt_tokens", "sources", "updated_at"]
+    reply.save(update_fields=fields)
 
 
 def reply_checkpoint(*, reply_id: int, content: str) -> None:
@@ -131,8 +141,13 @@ def reply_finish(
     completion_tokens: int | None = None,
     time_to_first_token_ms: float | None = None,
     duration_ms: float | None = None,
+    cited: list[int] | None = None,
 ) -> Message:
-    """Store the reply's final text and figures; partial text is kept on stop."""
+    """Store the reply's final text and figures; partial text is kept on stop.
+
+    ``cited`` are the numbers of the sources the reply used; each stored source
+    is marked ``cited`` true or false.
+    """
     reply.content = content
     reply.status = status
     reply.finish_reason = finish_reason
@@ -140,7 +155,10 @@ def reply_finish(
     reply.completion_tokens = completion_tokens
     reply.time_to_first_token_ms = time_to_first_token_ms
     reply.duration_ms = duration_ms
-    reply.save(update_fields=[*_FINISH_FIELDS, "updated_at"])
+    if reply.sources:
+        used = set(cited or [])
+        reply.sources = [{**source, "cited": source["number"] in used} for source in reply.sources]
+    reply.save(update_fields=[*_FINISH_FIELDS, "sources", "updated_at"])
     Conversation.objects.filter(pk=reply.conversation_id).update(updated_at=timezone.now())
     return reply
 

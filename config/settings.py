@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "chat",
+    "documents",
     "feedback",
     "training",
 ]
@@ -251,6 +252,20 @@ ARENA_GATE_VOTES = env_int("ARENA_GATE_VOTES", 0)
 ARENA_BOOTSTRAP_SAMPLES = env_int("ARENA_BOOTSTRAP_SAMPLES", 1000)
 
 # --- Retraining -----------------------------------------------------------------
+# Documents (chat with your files): uploads, their passages and each owner's index.
+DOCUMENTS_DIR = Path(env_str("DOCUMENTS_DIR", str(DATA_DIR / "documents")))
+DOCUMENTS_MAX_UPLOAD_BYTES = env_int("DOCUMENTS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+# A local sentence-transformers folder (or a hub id cached here) makes retrieval
+# hybrid: BM25 plus vectors, fused by reciprocal rank. Empty: BM25 alone.
+DOCUMENTS_EMBEDDING_MODEL = env_str("DOCUMENTS_EMBEDDING_MODEL", "")
+DOCUMENTS_CHUNK_CHARS = env_int("DOCUMENTS_CHUNK_CHARS", 800)
+DOCUMENTS_CHUNK_OVERLAP = env_int("DOCUMENTS_CHUNK_OVERLAP", 120)
+# Passages retrieved per message, and the most of the prompt they may take
+# when the history needs the rest.
+DOCUMENTS_TOP_K = env_int("DOCUMENTS_TOP_K", 5)
+DOCUMENTS_CONTEXT_SHARE = env_float("DOCUMENTS_CONTEXT_SHARE", 0.5)
+DOCUMENTS_INDEX_TIME_LIMIT = env_int("DOCUMENTS_INDEX_TIME_LIMIT", 15 * 60)
+
 MODEL_VERSIONS_DIR = Path(env_str("MODEL_VERSIONS_DIR", str(DATA_DIR / "versions")))
 # Beat's tick starts a run once this much new approved feedback (ratings + pairs) arrived.
 # A failed run's feedback is retried by the next ticks, at most this many times in a row.
@@ -281,7 +296,11 @@ CELERY_TASK_ANNOTATIONS = {
     "training.run": {
         "soft_time_limit": TRAINING_TIME_LIMIT,
         "time_limit": TRAINING_TIME_LIMIT + 300,
-    }
+    },
+    "documents.index": {
+        "soft_time_limit": DOCUMENTS_INDEX_TIME_LIMIT,
+        "time_limit": DOCUMENTS_INDEX_TIME_LIMIT + 60,
+    },
 }
 CELERY_BEAT_SCHEDULE["training-tick"] = {
     "task": "training.tick",
