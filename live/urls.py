@@ -12,6 +12,7 @@ from live import arena as arena_views
 from live import dashboard, pages
 from live import review as review_views
 from live.api.conversations import ConversationApi, ConversationListApi
+from live.api.documents import DocumentApi, DocumentFileApi, DocumentListApi, PassageApi
 from live.api.feedback import PreferenceApi, ProfileApi, RatingApi
 
 accounts = [
@@ -66,10 +67,19 @@ arena = [
     path("api/arena/leaderboard", arena_views.LeaderboardApi.as_view(), name="api-leaderboard"),
 ]
 
+# Documents to chat with, and the passages replies cite (owner only).
+documents = [
+    path("api/documents/", DocumentListApi.as_view(), name="api-list"),
+    path("api/documents/<str:document_id>", DocumentApi.as_view(), name="api-document"),
+    path("api/documents/<str:document_id>/file", DocumentFileApi.as_view(), name="api-file"),
+    path("api/passages/<str:passage_id>", PassageApi.as_view(), name="api-passage"),
+]
+
 urlpatterns = [
     *accounts,
     path("", include((review, "review"))),
     path("", include((arena, "arena"))),
     path("", include((chat, "chat"))),
     path("", include((feedback, "feedback"))),
+    path("", include((documents, "documents"))),
 ]

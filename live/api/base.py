@@ -2,7 +2,8 @@
 
 The one translation of ``Refusal`` for HTTP is ``ApiView.dispatch``: 404 for
 ``not_found``, 401 for ``unauthenticated``, 403 for ``forbidden``, 409 for
-``nothing_to_undo``, 400 otherwise.
+``nothing_to_undo``, 413 for ``too_large``, 415 for ``unsupported_type`` and
+``mislabelled_type``, 400 otherwise.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from django.views import View
 
 from chat.refusals import Refusal
 
-_STATUS = {"not_found": 404, "unauthenticated": 401, "forbidden": 403, "nothing_to_undo": 409}
+_STATUS = {
+    "not_found": 404,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "nothing_to_undo": 409,
+    "too_large": 413,
+    "unsupported_type": 415,
+    "mislabelled_type": 415,
+}
 
 
 class ApiView(View):
