@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 _EXTENSIONS = {"text": ".txt", "markdown": ".md", "html": ".html", "pdf": ".pdf"}
 _HEAD_BYTES = 4096
+# Multipart boundaries, headers and the other form fields around the file.
+_FORM_OVERHEAD_BYTES = 64 * 1024
 
 
 def document_upload(
@@ -107,12 +109,23 @@ def search_index_rebuild(*, owner_id: int) -> None:
         _build(index)
 
 
+def upload_check_length(*, content_length: int) -> None:
+    """Refuse a request body that cannot hold an allowed file, before reading it."""
+    limit = settings.DOCUMENTS_MAX_UPLOAD_BYTES
+    if content_length > limit + _FORM_OVERHEAD_BYTES:
+        raise Refusal(
+            "too_large",
+            f"The upload is {size_text(content_length)}; files may be at most {size_text(limit)}.",
+            "file",
+        )
+
+
 def _check_size(filename: str, size: int, declared_size: int | None) -> None:
     limit = settings.DOCUMENTS_MAX_UPLOAD_BYTES
     if size > limit:
         raise Refusal(
             "too_large",
-            f"{filename} is {_megabytes(size)}; files may be at most {_megabytes(limit)}.",
+            f"{filename} is {size_text(size)}; files may be at most {size_text(limit)}.",
             "file",
         )
     if declared_size is not None and declared_size != size:
@@ -213,7 +226,9 @@ def _state(document: Document, status: str, progress: float) -> None:
     document.status, document.progress = status, round(progress, 3)
     Document.objects.filter(pk=document.pk).exclude(
         status__in=[Document.Status.READY, Document.Status.FAILED]
-    ).update(status=status, progress=document.progress, pages=document.pages, updated_at=timezone.now())
+    ).update(
+        status=status, progress=document.progress, pages=document.pages, updated_at=timezone.now()
+    )
 
 
 def _fail(document: Document, code: str, message: str) -> None:
@@ -227,7 +242,12 @@ def _fail(document: Document, code: str, message: str) -> None:
     )
 
 
-def _megabytes(size: int) -> str:
+def size_text(size: int) -> str:
+    """A byte count as people read it: 512 bytes, 1.5 KB, 2.0 MB."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
     return f"{size / (1024 * 1024):.1f} MB"
 
 

@@ -27,9 +27,11 @@ class DocumentListApi(ApiView):
         return JsonResponse({"documents": [document_data(document) for document in documents]})
 
     def post(self, request: HttpRequest) -> JsonResponse:
+        # A body too large for any allowed file is refused before it is read.
+        services.upload_check_length(content_length=_int_header(request, "CONTENT_LENGTH"))
         uploaded = request.FILES.get("file")
         if uploaded is None:
-            raise Refusal("invalid", "Choose a file to upload (form field \"file\").", "file")
+            raise Refusal("invalid", 'Choose a file to upload (form field "file").', "file")
         document = services.document_upload(
             owner=request.user,
             uploaded=uploaded,
@@ -75,7 +77,9 @@ def _conversation(request: HttpRequest, value: str | None) -> Conversation | Non
     if value in (None, ""):
         return None
     if not value.isdigit():
-        raise Refusal("invalid", "A conversation id must be a positive whole number.", "conversation")
+        raise Refusal(
+            "invalid", "A conversation id must be a positive whole number.", "conversation"
+        )
     return chat_selectors.conversation_get(owner=request.user, conversation_id=int(value))
 
 
@@ -85,3 +89,8 @@ def _declared_size(value: str | None) -> int | None:
     if not value.isdigit():
         raise Refusal("invalid", "The size must be the file's length in bytes.", "size")
     return int(value)
+
+
+def _int_header(request: HttpRequest, name: str) -> int:
+    value = request.META.get(name, "")
+    return int(value) if str(value).isdigit() else 0
