@@ -134,7 +134,9 @@ def _load(owner_id: int, version: int) -> OwnerIndex:
 def _vectors_for(rows: list[tuple], model: str) -> list[list[float]]:
     """Stored vectors, embedding now any chunk stored without one or by another model."""
     missing = [index for index, row in enumerate(rows) if row[3] is None or row[4] != model]
-    fresh = embed_texts(embeddings_for(model), [rows[index][2] for index in missing]) if missing else []
+    fresh = (
+        embed_texts(embeddings_for(model), [rows[index][2] for index in missing]) if missing else []
+    )
     vectors = [None if row[3] is None else _unpack(row[3]) for row in rows]
     for index, vector in zip(missing, fresh, strict=True):
         vectors[index] = list(vector)
