@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableLambda
 
 from chat.models import Conversation, Message
 from llm.chat_model import EngineChatModel
@@ -20,7 +20,11 @@ _WITHOUT_SYSTEM = ChatPromptTemplate.from_messages(
 
 
 def reply_chain(*, engine: Engine, conversation: Conversation, serving: Serving = BASE) -> Runnable:
-    """A runnable taking ``{"system_prompt", "history", "input"}`` and streaming a reply."""
+    """A runnable taking ``{"system_prompt", "history", "input"}`` and streaming a reply.
+
+    Its inputs come from ``chain_inputs``, grounded on the conversation's
+    documents by ``live.grounding.grounding_step`` first.
+    """
     model = EngineChatModel(
         engine=engine,
         version=serving.version,
@@ -29,8 +33,12 @@ def reply_chain(*, engine: Engine, conversation: Conversation, serving: Serving 
         top_p=conversation.top_p,
         max_new_tokens=conversation.max_new_tokens,
     )
-    prompt = _WITH_SYSTEM if conversation.system_prompt.strip() else _WITHOUT_SYSTEM
-    return prompt | model
+    return RunnableLambda(_prompt_for, name="prompt") | model
+
+
+def _prompt_for(inputs: dict) -> Runnable:
+    """The template for these inputs (a runnable returned here is run on them)."""
+    return _WITH_SYSTEM if inputs["system_prompt"].strip() else _WITHOUT_SYSTEM
 
 
 def chain_inputs(*, conversation: Conversation, path: list[Message]) -> dict:

@@ -23,7 +23,10 @@ from chat.models import Conversation, Message
 from chat.serializers import message_data
 from live.chain import chain_inputs, reply_chain
 from live.frames import nonce_field
+from live.grounding import grounding_step
 from llm.engine.base import Engine
+from llm.retrieval.grounding import cited_numbers
+from llm.retrieval.passages import Passage
 from training.services import Serving, serving_for
 
 logger = logging.getLogger(__name__)
@@ -50,13 +53,17 @@ class _Progress:
     first_token_at: float | None = None
     tokens: int = 0
     finished: dict = field(default_factory=dict)
+    # The numbered passages in the prompt (a grounded reply); none for a plain one.
+    passages: list[Passage] = field(default_factory=list)
 
     def outcome(self) -> dict:
         reason = self.finished.get("finish_reason", "cancelled")
         now = time.perf_counter()
         first = self.first_token_at
+        content = "".join(self.parts)
         return {
-            "content": "".join(self.parts),
+            "content": content,
+            "cited": cited_numbers(content, self.passages) if self.passages else [],
             "status": _STATUS_FOR_REASON.get(reason, Message.Status.FAILED),
             "finish_reason": reason,
             "error": self.finished.get("error", ""),
@@ -146,8 +153,15 @@ async def _generate(
     if serving is None:
         # Which version writes it is the training app's call (canary or active version).
         serving = await database_sync_to_async(serving_for)(conversation_id=conversation.pk)
+    inputs = await grounding_step(conversation=conversation).ainvoke(
+        chain_inputs(conversation=conversation, path=path)
+    )
+    progress.passages = inputs["passages"]
+    if progress.passages:
+        sources = [passage.as_dict() for passage in progress.passages]
+        await send({"type": "sources", "message": reply.pk, "sources": sources})
     chain = reply_chain(engine=engine, conversation=conversation, serving=serving)
-    chunks = chain.astream(chain_inputs(conversation=conversation, path=path))
+    chunks = chain.astream(inputs)
     async with aclosing(chunks):  # leaving early (ClientGone) ends the generation now
         async for chunk in chunks:
             await _on_chunk(chunk, reply, progress, send)
@@ -162,7 +176,7 @@ async def _on_chunk(chunk: AIMessageChunk, reply: Message, progress: _Progress, 
         progress.tokens += 1
         await send({"type": "token", "message": reply.pk, "text": chunk.content})
     elif event == "started":
-        await _record_start(reply, chunk.response_metadata)
+        await _record_start(reply, chunk.response_metadata, progress.passages)
     elif event == "finished":
         progress.finished = chunk.response_metadata
 
@@ -182,10 +196,11 @@ def _create_reply(conversation: Conversation, user_message: Message) -> Message:
 
 
 @database_sync_to_async
-def _record_start(reply: Message, metadata: dict) -> None:
+def _record_start(reply: Message, metadata: dict, passages: list[Passage]) -> None:
     services.reply_start(
         reply=reply,
         model_version=metadata["model_version"],
         prompt_messages=metadata["prompt_messages"],
         prompt_tokens=metadata["prompt_tokens"],
+        sources=[passage.as_dict() for passage in passages],
     )

@@ -11,6 +11,7 @@ Any other local folder or hub id works too; nothing is downloaded here, since
 from __future__ import annotations
 
 import fcntl
+import functools
 import importlib.metadata
 import logging
 import os
@@ -24,6 +25,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import torch  # noqa: E402
 from transformers import (  # noqa: E402
+    AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
     PreTrainedModel,
@@ -151,3 +153,24 @@ def load_model(
     model.eval()
     label = model_label(path)
     return LoadedModel(model=model, tokenizer=tokenizer, name=label, path=path)
+
+
+@dataclass(frozen=True)
+class PromptMeasure:
+    """Counts tokens the way a model does, and knows its context window, without
+    loading its weights: what the chain needs to share the window out."""
+
+    tokenizer: PreTrainedTokenizerBase
+    context_window: int
+
+    def count(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+
+@functools.lru_cache(maxsize=4)
+def prompt_measure(name: str, cache_dir: str) -> PromptMeasure:
+    """The tokenizer and context window of ``CHAT_MODEL`` ``name`` (cached per process)."""
+    path = resolve_model_path(name, cache_dir)
+    config = AutoConfig.from_pretrained(path)
+    window = int(getattr(config, "max_position_embeddings", 2048))
+    return PromptMeasure(tokenizer=AutoTokenizer.from_pretrained(path), context_window=window)

@@ -60,9 +60,10 @@ def test_it_lists_by_conversation_and_library_and_downloads_the_file_as_uploaded
 ):
     attached = post(alice_client, "a.md", MANUAL, conversation=conversation.pk).json()
     library = post(alice_client, "b.txt", MANUAL).json()
-    ids = lambda query: [
-        d["id"] for d in alice_client.get(f"/api/documents/{query}").json()["documents"]
-    ]  # noqa: E731
+
+    def ids(query):
+        return [d["id"] for d in alice_client.get(f"/api/documents/{query}").json()["documents"]]
+
     assert ids(f"?conversation={conversation.pk}") == [attached["id"]]
     assert ids("?library=1") == [library["id"]]
     assert sorted(ids("")) == sorted([attached["id"], library["id"]])
