@@ -16,8 +16,11 @@ DOWN_REASONS = {
     "off_topic": "Off-topic",
     "too_long": "Too long",
     "ignored_instructions": "Did not follow instructions",
+    "unsupported": "Not supported by the sources",
 }
 ALL_REASONS = {**UP_REASONS, **DOWN_REASONS}
+# Reasons that only make sense for a reply grounded on retrieved passages.
+GROUNDED_ONLY_REASONS = frozenset({"unsupported"})
 
 
 class ReviewStatus(models.TextChoices):

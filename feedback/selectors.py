@@ -8,6 +8,7 @@ from chat.models import Conversation
 from feedback.models import (
     ALL_REASONS,
     DOWN_REASONS,
+    GROUNDED_ONLY_REASONS,
     UP_REASONS,
     FeedbackProfile,
     PreferencePair,
@@ -44,5 +45,11 @@ def rating_data(rating: Rating | None) -> dict | None:
 
 
 def reason_choices() -> dict:
-    """The preset reasons, for the rating form."""
-    return {"up": UP_REASONS, "down": DOWN_REASONS, "all": ALL_REASONS}
+    """The preset reasons, for the rating form; ``grounded_only`` ones fit only a reply
+    grounded on retrieved passages."""
+    return {
+        "up": UP_REASONS,
+        "down": DOWN_REASONS,
+        "all": ALL_REASONS,
+        "grounded_only": sorted(GROUNDED_ONLY_REASONS),
+    }

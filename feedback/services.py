@@ -15,6 +15,7 @@ from chat.models import Message
 from chat.refusals import Refusal
 from feedback.models import (
     DOWN_REASONS,
+    GROUNDED_ONLY_REASONS,
     UP_REASONS,
     FeedbackProfile,
     PreferencePair,
@@ -44,6 +45,7 @@ def rating_submit(
         comment = _clean_comment(comment)
     reply = _own_reply(user, message_id)
     if value is not None:
+        _check_reasons_fit(reasons, reply)
         rating = Rating(
             user=user,
             message_id=reply.id,
@@ -177,6 +179,7 @@ _OWN_REPLY_SQL = """
     SELECT m.id, m.parent_id, m.conversation_id, m.status, m.model_version,
            (SELECT COUNT(*) FROM chat_message s WHERE s.parent_id = m.parent_id)
                AS sibling_count,
+           m.sources <> '[]' AS grounded,
            EXISTS (SELECT 1 FROM feedback_feedbackprofile p
                    WHERE p.user_id = %(user)s AND p.trusted) AS author_trusted
     FROM chat_message m JOIN chat_conversation c ON c.id = m.conversation_id
@@ -229,6 +232,7 @@ class OwnReply:
     status: str
     model_version: str
     sibling_count: int
+    grounded: bool  # retrieved passages were in its prompt (Message.grounded)
     author_trusted: bool
 
 
@@ -244,7 +248,7 @@ def _own_reply(user: AbstractBaseUser, message_id: object) -> OwnReply:
         row = cursor.fetchone()
     if row is None:
         raise Refusal("not_found", "No such reply (or it is not yours).", "message")
-    reply = OwnReply(*row[:6], author_trusted=bool(row[6]))
+    reply = OwnReply(*row[:6], grounded=bool(row[6]), author_trusted=bool(row[7]))
     if reply.status not in RATEABLE:
         raise Refusal("not_rateable", "Only finished replies can be rated.", "message")
     return reply
@@ -284,6 +288,18 @@ def _clean_reasons(reasons: object, value: int) -> list[str]:
             "reasons",
         )
     return sorted(set(reasons), key=list(allowed).index)
+
+
+def _check_reasons_fit(reasons: list[str], reply: OwnReply) -> None:
+    """Reasons about the sources (``unsupported``) only fit a reply that had some."""
+    misplaced = [DOWN_REASONS[reason] for reason in reasons if reason in GROUNDED_ONLY_REASONS]
+    if misplaced and not reply.grounded:
+        raise Refusal(
+            "invalid",
+            f"“{'”, “'.join(misplaced)}” is only for a reply grounded on your documents; "
+            "this reply was written without sources.",
+            "reasons",
+        )
 
 
 def _clean_comment(comment: object) -> str:

@@ -5,6 +5,11 @@
 import { el, icon, setText } from "./dom.js";
 import { isRateable } from "./tree.js";
 
+// Reasons about the sources a reply was grounded on: offered only for a reply
+// that had some (the server refuses them on a plain one). The page config may
+// name them (groundedOnlyReasons); feedback.models.GROUNDED_ONLY_REASONS is the home.
+const GROUNDED_ONLY_REASONS = ["unsupported"];
+
 const THUMBS = {
   up: { label: "Good reply", legend: "What was good?" },
   down: { label: "Bad reply", legend: "What was wrong?" },
@@ -12,7 +17,7 @@ const THUMBS = {
 
 export class FeedbackControls {
   // actions: {rate(message, value, details?) -> Promise<boolean>, prefer(message)}
-  // config: {reasons: {up: {key: label}, down: {…}}, maxCommentChars}
+  // config: {reasons: {up: {key: label}, down: {…}}, maxCommentChars, groundedOnlyReasons?}
   constructor(actions, config) {
     this.actions = actions;
     this.config = config;
@@ -79,7 +84,7 @@ export class FeedbackControls {
   openForm(value) {
     this.closeForm();
     const rating = this.rating?.value === value ? this.rating : null;
-    this.form = buildForm(this.message.id, value, rating, this.config);
+    this.form = buildForm(this.message, value, rating, this.config);
     this.form.value = value;
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -129,9 +134,17 @@ function thumbButton(value) {
   }, icon("thumb"));
 }
 
-function buildForm(messageId, value, rating, { reasons, maxCommentChars }) {
+// The reasons offered for one thumb on one reply: those about sources only if it had any.
+function offeredReasons(message, value, { reasons, groundedOnlyReasons = GROUNDED_ONLY_REASONS }) {
+  const grounded = (message.sources ?? []).length > 0;
+  return Object.entries(reasons[value]).filter(([key]) => grounded || !groundedOnlyReasons.includes(key));
+}
+
+function buildForm(message, value, rating, config) {
+  const messageId = message.id;
+  const { maxCommentChars } = config;
   const chosen = new Set(rating?.reasons ?? []);
-  const chips = Object.entries(reasons[value]).map(([key, label]) => el("label", { className: "reason-chip" },
+  const chips = offeredReasons(message, value, config).map(([key, label]) => el("label", { className: "reason-chip" },
     el("input", { type: "checkbox", name: "reason", value: key, checked: chosen.has(key), "data-testid": `reason-${key}` }),
     label));
   const commentId = `feedback-comment-${messageId}`;
