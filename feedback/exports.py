@@ -1,7 +1,11 @@
 """Feedback as training data, in TRL's conversational dataset formats.
 
 Every row is built from the exact messages stored with the reply (what the
-model saw), never re-rendered. Feedback from users who opted out is never
+model saw), never re-rendered: for a reply grounded on the user's documents
+those messages already hold the numbered passages, so training learns to
+answer from them. A grounded reply's row also carries ``sources``, the
+passages with their ``cited`` flags (TRL ignores columns it does not read;
+plain replies' rows have no such column). Feedback from users who opted out is never
 exported, and at most ``FEEDBACK_DAILY_TRAINING_CAP`` ratings (and pairs) per
 user per day count. Each row carries ``conversation_id`` so a later
 train/eval split can keep a conversation on one side.
@@ -93,6 +97,25 @@ def _assistant(message: Message) -> list[dict]:
     return [{"role": "assistant", "content": message.content}]
 
 
+# One key set for every passage, so a JSON loader infers one column type.
+SOURCE_KEYS = ("number", "chunk", "document", "filename", "page", "heading", "text", "score")
+
+
+def sources_field(reply: Message) -> dict:
+    """``{"sources": [...]}`` for a grounded reply, nothing for a plain one."""
+    if not reply.grounded:
+        return {}
+    passages = [
+        {
+            **{key: source.get(key) for key in SOURCE_KEYS},
+            "score": float(source.get("score") or 0.0),
+            "cited": bool(source.get("cited")),
+        }
+        for source in reply.sources
+    ]
+    return {"sources": passages}
+
+
 def unpaired_row(rating: Rating) -> dict:
     reply = rating.message
     return {
@@ -102,6 +125,7 @@ def unpaired_row(rating: Rating) -> dict:
         "conversation_id": str(reply.conversation_id),
         "message_id": reply.pk,
         "model_version": reply.model_version,
+        **sources_field(reply),
     }
 
 
@@ -111,17 +135,26 @@ def _sft_row(rating: Rating) -> dict:
         "messages": [*reply.prompt_messages, *_assistant(reply)],
         "conversation_id": str(reply.conversation_id),
         "message_id": reply.pk,
+        **sources_field(reply),
     }
 
 
 def pair_rows(pairs: Iterable[PreferencePair]) -> Iterator[dict]:
-    """One row per (chosen, rejected), explicit choices first; siblings must share a prompt."""
+    """One row per (chosen, rejected), explicit choices first, under the chosen reply's prompt.
+
+    Siblings can have seen different prompts: one grounded on passages and one
+    not, other passages, a system prompt changed in between. The row shows what
+    the chosen reply was written from, always: it is the reply training teaches
+    the model to give, so its prompt (passages included) is the situation to
+    learn for; the rejected one is the user's worse answer to the same question,
+    pushed down in that situation. Skipping such pairs would drop exactly the
+    grounded-against-plain comparisons.
+    """
     seen: set[tuple[int, int]] = set()
     ordered = sorted(pairs, key=lambda pair: pair.source != PreferencePair.Source.EXPLICIT)
     for pair in ordered:
         key = (pair.chosen_id, pair.rejected_id)
-        # A sibling generated after the settings or history changed saw another prompt.
-        if key in seen or pair.chosen.prompt_messages != pair.rejected.prompt_messages:
+        if key in seen:
             continue
         seen.add(key)
         yield {
@@ -130,4 +163,5 @@ def pair_rows(pairs: Iterable[PreferencePair]) -> Iterator[dict]:
             "rejected": _assistant(pair.rejected),
             "conversation_id": str(pair.conversation_id),
             "source": pair.source,
+            **sources_field(pair.chosen),
         }
