@@ -2,7 +2,9 @@
 
 One template renders the page and, for the page's own polling, its live part
 (``?part=live``): the figures read the same with JavaScript off, and the
-charts (Chart.js, vendored) draw from the JSON embedded in that part.
+charts (Chart.js, vendored) draw from the JSON embedded in that part. Each
+version's thumbs are also split between grounded replies (answered from the
+user's documents) and plain ones, from feedback's stats.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from chat.refusals import Refusal
+from feedback import stats
 from training import dashboard, tasks
 
 
 @staff_member_required
 def dashboard_page(request: HttpRequest) -> HttpResponse:
     data = dashboard.dashboard_data()
+    _add_grounding(data["versions"])
     context = {
         "section": "dashboard",
         "data": data,
@@ -43,6 +47,27 @@ def train_now(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, f"Run {run.pk} queued. Its progress shows below.")
     return redirect("review:dashboard")
+
+
+def _add_grounding(versions: list[dict]) -> None:
+    """Give each version row its ``grounded`` and ``plain`` figures (the row keeps its totals)."""
+    split = stats.thumbs_by_version()
+    for row in versions:
+        total, grounded = split.get(row["name"], (stats.Thumbs(), stats.Thumbs()))
+        row["grounded"] = _thumbs(grounded)
+        row["plain"] = _thumbs(total.minus(grounded))
+
+
+def _thumbs(thumbs: stats.Thumbs) -> dict:
+    interval = thumbs.interval
+    return {
+        "replies": thumbs.replies,
+        "ratings": thumbs.ratings,
+        "ups": thumbs.ups,
+        "up_rate": thumbs.up_rate,
+        "low": interval[0] if interval else None,
+        "high": interval[1] if interval else None,
+    }
 
 
 def _chart_data(data: dict) -> dict:
