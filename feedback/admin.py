@@ -40,6 +40,23 @@ class ReasonFilter(admin.SimpleListFilter):
         return queryset.filter(pk__in=matching)
 
 
+class GroundedFilter(admin.SimpleListFilter):
+    """Replies grounded on retrieved passages, or plain ones."""
+
+    title = "sources"
+    parameter_name = "grounded"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Grounded on sources"), ("no", "Plain")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(message__sources=[])
+        if self.value() == "no":
+            return queryset.filter(message__sources=[])
+        return queryset
+
+
 def _review_action(status: ReviewStatus, label: str, service):
     @admin.action(description=label)
     def action(model_admin, request: HttpRequest, queryset: QuerySet) -> None:
@@ -75,6 +92,27 @@ def _conversation_html(prompt_messages: list[dict] | None, reply: str) -> str:
 
 # Markdown's emphasis and code marks, and each line's heading, quote or list marker.
 MARKDOWN_MARKS = re.compile(r"\*\*|__|`+|^\s*(?:#{1,6}|>|[-*+]|\d+\.)\s+", re.MULTILINE)
+
+
+def _sources_html(sources: list[dict]) -> str:
+    """The numbered passages a reply saw, where each came from, cited ones marked."""
+    if not sources:
+        return "None: a plain reply, no passages were retrieved."
+    items = format_html_join(
+        "",
+        "<li><b>[{}]</b> {}{} {}<pre>{}</pre></li>",
+        (
+            (
+                source.get("number"),
+                source.get("filename", ""),
+                "" if source.get("page") is None else f", page {source['page']}",
+                "(cited)" if source.get("cited") else "(not cited)",
+                source.get("text", ""),
+            )
+            for source in sources
+        ),
+    )
+    return format_html('<ol class="lc-sources">{}</ol>', items)
 
 
 def _excerpt(text: str, length: int) -> str:
@@ -132,6 +170,7 @@ class RatingAdmin(admin.ModelAdmin):
         "status",
         "value",
         ReasonFilter,
+        GroundedFilter,
         "model_version",
         "created_at",
         ("user", admin.RelatedOnlyFieldListFilter),
@@ -152,6 +191,7 @@ class RatingAdmin(admin.ModelAdmin):
         "model_version",
         "in_review_queue",
         "conversation_context",
+        "sources_display",
         "status",
         "reviewed_by",
         "reviewed_at",
@@ -215,6 +255,10 @@ class RatingAdmin(admin.ModelAdmin):
     @admin.display(description="what the model saw, and its reply")
     def conversation_context(self, rating: Rating) -> str:
         return _conversation_html(rating.message.prompt_messages, rating.message.content)
+
+    @admin.display(description="sources the reply saw")
+    def sources_display(self, rating: Rating) -> str:
+        return _sources_html(rating.message.sources)
 
     def get_urls(self):
         extra = [

@@ -79,8 +79,9 @@ def queue_progress(*, queue: QueueFilter, rating: Rating | None) -> dict:
 
 
 def review_item(*, rating_id: int) -> dict:
-    """One rating as the focus view shows it: the conversation the model saw,
-    the rated reply, its sibling, the reasons as labels, the rater's standing."""
+    """One rating as the focus view shows it: the conversation the model saw, the
+    passages retrieved into it (empty for a plain reply), the rated reply, its
+    sibling, the reasons as labels, the rater's standing."""
     rating = (
         Rating.objects.select_related("message", "user", "reviewed_by").filter(pk=rating_id).first()
     )
@@ -98,6 +99,7 @@ def review_item(*, rating_id: int) -> dict:
         "reviewed_at": rating.reviewed_at.isoformat() if rating.reviewed_at else None,
         "rater": _rater(rating),
         "context": _context(rating.message),
+        "sources": _sources(rating.message),
         "reply": {"id": rating.message_id, "content": rating.message.content},
         "sibling": _sibling(rating),
     }
@@ -181,6 +183,21 @@ def _context(reply: Message) -> list[dict]:
     return path[::-1]
 
 
+def _sources(reply: Message) -> list[dict]:
+    """The numbered passages the reply saw, where each came from, whether it cited them."""
+    return [
+        {
+            "number": source.get("number"),
+            "filename": source.get("filename", ""),
+            "page": source.get("page"),
+            "heading": source.get("heading") or "",
+            "text": source.get("text", ""),
+            "cited": bool(source.get("cited")),
+        }
+        for source in reply.sources
+    ]
+
+
 def _sibling(rating: Rating) -> dict | None:
     """Another reply to the same question, with the rater's verdict on it, if any."""
     reply = rating.message
@@ -201,6 +218,7 @@ def _sibling(rating: Rating) -> dict | None:
     return {
         "id": sibling.pk,
         "content": sibling.content,
+        "grounded": sibling.grounded,
         "value": None if theirs is None else ("up" if theirs.is_up else "down"),
         "preferred": None
         if pair is None

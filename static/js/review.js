@@ -37,6 +37,7 @@ function show(answer) {
   if (item === null) return;
   renderMeta(item);
   renderContext(item.context);
+  renderSources(item.sources ?? []);
   renderReplies(item);
 }
 
@@ -86,6 +87,22 @@ function renderContext(turns) {
   }));
 }
 
+// The numbered passages a grounded reply saw: where each came from, and whether
+// the reply cited it. Shown as plain text, exactly as the prompt held it.
+function renderSources(sources) {
+  $("review-sources-section").hidden = sources.length === 0;
+  $("review-sources").replaceChildren(...sources.map((source) => {
+    const where = [source.filename, source.page == null ? "" : `page ${source.page}`, source.heading]
+      .filter(Boolean).join(", ");
+    const cited = source.cited
+      ? el("span", { className: "status-badge approved", "data-testid": "source-cited", text: "Cited" })
+      : el("span", { className: "muted", text: "Not cited" });
+    return el("li", { className: "turn source", "data-testid": "review-source", "data-cited": String(source.cited) },
+      el("p", { className: "meta-line" }, el("strong", { text: `[${source.number}]` }), el("span", { text: where }), cited),
+      el("div", { className: "turn-body", text: source.text }));
+  }));
+}
+
 function replyPane(title, content, testId, note) {
   const body = el("div", { className: "turn-body" });
   renderMarkdown(body, content || "(empty reply)");
@@ -100,6 +117,9 @@ function renderReplies(item) {
   if (sibling) {
     const notes = [];
     if (sibling.value) notes.push(`the same user rated it ${sibling.value === "up" ? "thumbs up" : "thumbs down"}`);
+    if (sibling.grounded !== (item.sources ?? []).length > 0) {
+      notes.push(sibling.grounded ? "it saw sources the rated reply did not" : "it was written without the sources");
+    }
     if (sibling.preferred) notes.push(sibling.preferred === "sibling" ? "they preferred this one" : "they preferred the rated reply");
     panes.push(replyPane("Sibling reply", sibling.content, "review-sibling", notes.join("; ")));
   }
