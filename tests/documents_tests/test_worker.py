@@ -1,15 +1,18 @@
-"""Indexing runs in a real Celery worker on Redis, never in the web request."""
+"""Real processes: indexing in a Celery worker on Redis, never in the web request;
+an upload cut off on its way to a real ASGI server."""
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from documents.models import Chunk, Document
 from tests.documents_tests.conftest import MANUAL
-from tests.support.servers import celery_process, process_env
+from tests.support.servers import app_env, asgi_server, celery_process, process_env
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -50,3 +53,52 @@ def test_a_real_worker_indexes_uploads_queued_before_it_started(
     # The web process finds the worker's index.
     answer = alice_client.get(f"/api/documents/{ids[0]}").json()
     assert answer["status"] == "ready" and answer["chunks"] == ready.chunk_count
+
+
+CSRF = "k" * 32
+
+
+def raw_upload(url: str, session: str, content: bytes, *, send_bytes: int | None = None) -> bytes:
+    """POST a multipart upload over a plain socket; with ``send_bytes``, hang up after
+    that many bytes of the body, as a browser whose connection dropped."""
+    boundary = "----loopchat-test"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="cut.txt"\r\n'
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    host, port = url.removeprefix("http://").split(":")
+    head = (
+        f"POST /api/documents/ HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Cookie: sessionid={session}; csrftoken={CSRF}\r\nX-CSRFToken: {CSRF}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head + body[:send_bytes])
+        if send_bytes is not None:
+            time.sleep(0.5)
+            return b""
+        return sock.recv(65536)
+
+
+def test_an_upload_cut_off_midway_leaves_nothing_behind(
+    alice, documents_dir, tiny_model_dir, tmp_path
+):
+    client = Client()
+    client.force_login(alice)
+    session = client.cookies["sessionid"].value
+    env = app_env(tiny_model_dir, DOCUMENTS_DIR=str(documents_dir), ENGINE_PRELOAD="0")
+    content = ("The warranty lasts 27 months. " * 4000).encode()  # about 120 KB
+    with asgi_server(env, tmp_path / "server.log") as url:
+        whole = raw_upload(url, session, content)
+        assert whole.startswith(b"HTTP/1.1 202"), whole[:300]  # the raw path really uploads
+        assert Document.objects.count() == 1
+        raw_upload(url, session, content, send_bytes=len(content) // 2)
+        time.sleep(1)
+    assert Document.objects.count() == 1  # only the whole one
+    stored = [p for p in (documents_dir / "files").rglob("*") if p.is_file()]
+    assert len(stored) == 1 and stored[0].stat().st_size == len(content)
