@@ -83,9 +83,13 @@ def index_write(*, owner_id: int, version: int, chunks: QuerySet[Chunk]) -> Buil
     return Built(chunk_count=len(rows), embedding_model=model)
 
 
-def prune(*, owner_id: int, keep_from: int) -> None:
-    """Delete an owner's index versions older than ``keep_from`` (readers may hold the last)."""
+def prune(*, owner_id: int, keep_from: int | None) -> None:
+    """Delete an owner's index versions older than ``keep_from`` (readers may hold the
+    last); ``None`` deletes the owner's whole index folder."""
     root = _owner_folder(owner_id)
+    if keep_from is None:
+        shutil.rmtree(root, ignore_errors=True)
+        return
     for folder in root.glob("v*") if root.exists() else []:
         if folder.name[1:].isdigit() and int(folder.name[1:]) < keep_from:
             shutil.rmtree(folder, ignore_errors=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -68,11 +69,19 @@ def document_upload(
 
 def document_delete(*, document: Document) -> None:
     """Forget a document: its file, its passages, and (in a task) its place in the index."""
-    owner_id = document.owner_id
-    path = file_path(document)
     document.delete()
-    path.unlink(missing_ok=True)
-    transaction.on_commit(lambda: _queue_rebuild(owner_id))
+
+
+def document_forget(sender: type, instance: Document, **kwargs: object) -> None:
+    """After any delete of a document (a conversation's or user's included): remove its
+    file and rebuild its owner's index once the delete is committed."""
+    path, owner_id = file_path(instance), instance.owner_id
+
+    def forget() -> None:
+        path.unlink(missing_ok=True)
+        _queue_rebuild(owner_id)
+
+    transaction.on_commit(forget)
 
 
 def file_path(document: Document) -> Path:
@@ -103,7 +112,11 @@ def document_index(*, document_id: int) -> None:
 
 
 def search_index_rebuild(*, owner_id: int) -> None:
-    """Rebuild an owner's index from their ready documents (after a delete)."""
+    """Rebuild an owner's index from their ready documents (after a delete); an
+    owner who was deleted leaves no index folder behind."""
+    if not get_user_model().objects.filter(pk=owner_id).exists():
+        indexes.prune(owner_id=owner_id, keep_from=None)
+        return
     with transaction.atomic():
         index = _locked_index(owner_id)
         _build(index)

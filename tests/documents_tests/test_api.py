@@ -85,6 +85,22 @@ def test_it_deletes_a_document_its_file_and_its_passages(
     assert SearchIndex.objects.get(owner=alice).chunk_count == 0
 
 
+def test_deleting_a_conversation_or_a_user_removes_their_files_and_index(
+    eager_tasks, alice_client, alice, conversation, documents_dir
+):
+    post(alice_client, "a.md", MANUAL, conversation=conversation.pk)
+    post(alice_client, "b.md", MANUAL)
+    assert alice_client.delete(f"/api/conversations/{conversation.pk}/").status_code == 204
+    assert [d.filename for d in Document.objects.all()] == ["b.md"]
+    assert len(stored_files(documents_dir)) == 1
+    assert SearchIndex.objects.get(owner=alice).chunk_count == Document.objects.get().chunk_count
+    index_folder = documents_dir / "indexes" / f"owner-{alice.pk}"
+    assert index_folder.exists()
+    alice.delete()
+    assert stored_files(documents_dir) == []
+    assert not index_folder.exists()
+
+
 def test_it_keeps_each_owners_documents_and_passages_to_them(
     eager_tasks, alice_client, bob_client, conversation
 ):
