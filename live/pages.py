@@ -1,4 +1,4 @@
-"""Pages: sign up, log out, the chat app shell, the account settings.
+"""Pages: sign up, log out, the chat app shell, the document library, the account settings.
 
 The server renders only the shell; static/js/ drives the rest through the
 JSON API (live.api) and the websocket (live.consumers).
@@ -60,6 +60,13 @@ def conversation_page(request: HttpRequest, conversation_id: int) -> HttpRespons
     except Conversation.DoesNotExist:
         raise Http404("No such conversation.") from None
     return _app_page(request, conversation_id=conversation.pk)
+
+
+@login_required
+def documents_page(request: HttpRequest) -> HttpResponse:
+    """The user's library: documents every conversation may search (static/js/library.js)."""
+    context = {"max_upload_bytes": settings.DOCUMENTS_MAX_UPLOAD_BYTES}
+    return render(request, "documents/library.html", context)
 
 
 @login_required

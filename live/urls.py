@@ -28,6 +28,7 @@ accounts = [
 chat = [
     path("", pages.index, name="index"),
     path("c/<int:conversation_id>/", pages.conversation_page, name="conversation"),
+    path("documents/", pages.documents_page, name="documents"),
     path("api/conversations/", ConversationListApi.as_view(), name="api-conversations"),
     path(
         "api/conversations/<int:conversation_id>/",

@@ -1,9 +1,12 @@
-// LoopChat in the browser: wires the sidebar, the message list, the composer
-// and the settings dialog to the JSON API and the websocket (docs/protocol.md).
+// LoopChat in the browser: wires the sidebar, the message list, the composer,
+// the settings dialog and the documents panel to the JSON API and the
+// websocket (docs/protocol.md).
 
 import { api } from "./api.js";
 import { setText } from "./dom.js";
+import { PassageDialog } from "./citations.js";
 import { Composer } from "./composer.js";
+import { DocumentsPanel } from "./documents-panel.js";
 import { FeedbackRequests } from "./feedback-requests.js";
 import { MessageListView } from "./messages.js";
 import { Notices } from "./notices.js";
@@ -53,7 +56,14 @@ class ChatApp {
       showSibling: (message, step) => this.showSibling(message, step),
       rate: (message, value, details) => this.feedback.rate(message, value, details),
       prefer: (message) => this.feedback.prefer(message),
+      openSource: (source, trigger) => this.passage.open(source, trigger),
     }, this.config.feedback, { showDetails: this.config.isStaff });
+    this.passage = new PassageDialog($("passage-dialog"));
+    this.documents = new DocumentsPanel(document, {
+      ensureConversation: () => this.ensureConversation(),
+      setUseLibrary: (id, on) => this.saveUseLibrary(id, on),
+      announce: (text) => announce($("announcer"), text),
+    });
     this.composer = new Composer($("composer-form"), {
       send: (text) => this.send(text),
       stop: () => this.socket.send({ type: "stop" }),
@@ -212,6 +222,17 @@ class ChatApp {
     history.pushState({}, "", conversationPath(conversation.id));
   }
 
+  // The open conversation's id; in an empty chat, the one it starts (for uploads).
+  // No render in between: the documents panel adopts the id before it shows it.
+  async ensureConversation() {
+    if (this.currentId === null) await this.startConversation();
+    return this.currentId;
+  }
+
+  async saveUseLibrary(id, on) {
+    this.remember(await api.updateConversation(id, { use_library: on }));
+  }
+
   regenerate(message) {
     if (this.busy) return;
     this.pending = { nonce: newNonce(), kind: "regenerate" };
@@ -299,6 +320,7 @@ class ChatApp {
     this.messages.render(branch, { busy: this.busy, streaming: streamingHere, forceScroll: this.forceScroll });
     this.forceScroll = false;
     this.sidebar.render(this.conversations.values(), this.currentId);
+    this.documents.show(current);
     $("empty-state").hidden = branch.length > 0 || this.pending !== null;
     setText($("conversation-title"), titleOf(current));
     document.title = current ? `${titleOf(current)} · LoopChat` : "LoopChat";
@@ -351,6 +373,12 @@ const FRAME_HANDLERS = {
     this.running = { replyId: reply.id, conversationId: reply.conversation };
     this.pending = null;
     if (reply.conversation === this.currentId) this.forceScroll = true;
+  },
+  // The passages a grounded reply is written from, before its first token.
+  sources(frame) {
+    const conversationId = this.replyConversation.get(frame.message);
+    const tree = conversationId === undefined ? null : this.tree(conversationId);
+    if (tree?.get(frame.message)) tree.upsert({ id: frame.message, sources: frame.sources });
   },
   token(frame) {
     const conversationId = this.replyConversation.get(frame.message);

@@ -1,6 +1,7 @@
 // The message list: one branch of the conversation tree, kept in the DOM by id
 // so that streaming only touches the reply being written.
 
+import { buildSourcesBlock, linkCitations, renderSources, sourcesKey } from "./citations.js";
 import { copyWithFeedback, el, iconButton, setText } from "./dom.js";
 import { FeedbackControls } from "./feedback.js";
 import { renderMarkdown } from "./markdown.js";
@@ -9,7 +10,8 @@ const STATE_LABELS = { streaming: "Writing…", stopped: "Stopped", failed: "Fai
 const NEAR_BOTTOM_PX = 96;
 
 export class MessageListView {
-  // actions: {regenerate(message), showSibling(message, step), rate(…), prefer(message)}
+  // actions: {regenerate(message), showSibling(message, step), rate(…), prefer(message),
+  // openSource(source, trigger)}
   // feedbackConfig: see FeedbackControls. showDetails: replies open with their
   // details (model version, token figures) shown, as staff see them.
   constructor(list, scroller, actions, feedbackConfig, { showDetails = false } = {}) {
@@ -70,7 +72,8 @@ export class MessageListView {
     const { message, index, count } = entry;
     element.message = message;
     if (element.dataset.status !== message.status) element.dataset.status = message.status;
-    updateContent(element, message);
+    updateContent(element, message, this.actions.openSource);
+    if (element.parts.sources) updateSources(element, message, this.actions.openSource);
     const parts = element.parts;
     parts.error.hidden = !message.error;
     setText(parts.error, message.error);
@@ -108,7 +111,10 @@ function buildMessage(message, actions, feedbackConfig) {
   };
   parts.siblings = el("div", { className: "siblings", role: "group", "aria-label": "Versions" },
     parts.previous, parts.siblingIndex, parts.next);
-  if (isReply) addDetails(parts, message.id);
+  if (isReply) {
+    addDetails(parts, message.id);
+    parts.sources = buildSourcesBlock(message.id);
+  }
   const element = el("article", {
     className: `message message-${message.role}`,
     "data-testid": "message",
@@ -127,7 +133,8 @@ function buildMessage(message, actions, feedbackConfig) {
     el("span", { className: "message-actions" }, parts.copy, parts.regenerate, parts.detailsToggle ?? "",
       feedback?.thumbGroup ?? ""));
   const avatar = isReply ? el("div", { className: "avatar brand-mark", "aria-hidden": "true" }) : "";
-  element.append(avatar, el("div", { className: "message-body" }, bubble, footer, parts.details ?? "",
+  element.append(avatar, el("div", { className: "message-body" }, bubble, parts.sources ?? "", footer,
+    parts.details ?? "",
     feedback?.slot ?? ""));
   return element;
 }
@@ -173,15 +180,32 @@ function wireActions(element, parts, actions) {
   parts.copy.addEventListener("click", () => copyWithFeedback(parts.copy, element.message.content));
 }
 
-// Re-render only when the text (or whether it streams) changed. The user's
-// words are only ever text.
-function updateContent(element, message) {
+// Re-render only when the text (or whether it streams, or its sources) changed.
+// The user's words are only ever text. Citation markers become buttons after
+// the Markdown is sanitised, on the DOM it produced.
+function updateContent(element, message, openSource) {
   const streaming = message.status === "streaming";
-  if (element.renderedText === message.content && element.renderedStreaming === streaming) return;
+  const sources = sourcesKey(message.sources);
+  if (element.renderedText === message.content && element.renderedStreaming === streaming
+    && element.renderedSources === sources) return;
   element.renderedText = message.content;
   element.renderedStreaming = streaming;
-  if (message.role === "assistant") renderMarkdown(element.parts.content, message.content, { streaming });
-  else element.parts.content.textContent = message.content;
+  element.renderedSources = sources;
+  if (message.role !== "assistant") {
+    element.parts.content.textContent = message.content;
+    return;
+  }
+  renderMarkdown(element.parts.content, message.content, { streaming });
+  linkCitations(element.parts.content, message.sources, openSource);
+}
+
+// The numbered list under a grounded reply; rebuilt only when a source or its
+// "cited" mark changes (the sources frame, then reply_done).
+function updateSources(element, message, openSource) {
+  const key = sourcesKey(message.sources);
+  if (element.shownSources === key) return;
+  element.shownSources = key;
+  renderSources(element.parts.sources, message.sources, openSource);
 }
 
 export function formatStats(message) {

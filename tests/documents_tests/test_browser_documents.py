@@ -1,0 +1,225 @@
+"""Chat with your documents in real headless Chromium, against real processes:
+Uvicorn with the tiny model, and a Celery worker that indexes the uploads."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from documents.models import Document
+from tests.chat_tests.conftest import (
+    RESULTS,
+    browser,  # noqa: F401  (headless Chromium, shared)
+)
+from tests.documents_tests.conftest import MANUAL
+from tests.llm_tests.retrieval.conftest import locked_pdf_bytes
+from tests.support.browsing import PASSWORD, log_in, serious_violations
+from tests.support.servers import app_env, asgi_server, celery_process, process_env
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+REPLY = '[data-testid="message"][data-role="assistant"]'
+QUESTION = "How often should I descale the Kettle K-40?"
+PASSAGE = "Descale the Kettle K-40 every 6 weeks with citric acid."
+
+
+@pytest.fixture(scope="module")
+def live_server_url(
+    django_db_setup: None, tiny_model_4k_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Uvicorn and a Celery worker sharing one documents folder; short replies."""
+    folder = tmp_path_factory.mktemp("documents")
+    logs = tmp_path_factory.mktemp("logs")
+    shared = {"DOCUMENTS_DIR": str(folder), "DOCUMENTS_EMBEDDING_MODEL": ""}
+    env = app_env(tiny_model_4k_dir, CHAT_DEFAULT_MAX_NEW_TOKENS="16", **shared)
+    with (
+        celery_process("worker", process_env(**shared), logs / "worker.log"),
+        asgi_server(env, logs / "server.log") as url,
+    ):
+        yield url
+
+
+@pytest.fixture
+def page_events() -> dict[str, list[str]]:
+    return {"errors": [], "dialogs": []}
+
+
+@pytest.fixture
+def page(browser, page_events) -> Iterator[Page]:  # noqa: F811
+    """A fresh context that accepts confirm() (the library's delete asks first)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.on("pageerror", lambda error: page_events["errors"].append(str(error)))
+    page.on(
+        "dialog", lambda dialog: (page_events["dialogs"].append(dialog.message), dialog.accept())
+    )
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def dora(django_user_model):
+    return django_user_model.objects.create_user("dora", password=PASSWORD)
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Into test-results/ when LOOPCHAT_SCREENSHOTS=1, to look the layout over."""
+    if os.environ.get("LOOPCHAT_SCREENSHOTS") == "1":
+        RESULTS.mkdir(exist_ok=True)
+        page.screenshot(path=RESULTS / f"{name}.png", full_page=True)
+
+
+def attach(page: Page, name: str, content: bytes, mime: str) -> None:
+    """Through the Attach button's file chooser, as a person would."""
+    with page.expect_file_chooser() as chooser:
+        page.get_by_test_id("attach").click()
+    chooser.value.set_files({"name": name, "mimeType": mime, "buffer": content})
+
+
+def test_it_answers_from_an_attached_file_and_opens_the_cited_passage(
+    page: Page, live_server_url: str, dora, page_events
+):
+    """An upload in an empty chat starts the conversation, is indexed to ready;
+    the reply lists it under Sources; a source opens its passage, Esc closes it."""
+    log_in(page, live_server_url, "dora")
+    attach(page, "kettle.md", MANUAL.encode(), "text/markdown")
+    expect(page).to_have_url(re.compile(r"/c/\d+/$"))
+    document = page.get_by_test_id("document")
+    expect(document.get_by_test_id("document-name")).to_have_text("kettle.md")
+    expect(document).to_have_attribute("data-status", "ready", timeout=60_000)
+    stored = Document.objects.get()
+    expect(document.get_by_test_id("document-state")).to_have_text(
+        f"Ready · {stored.chunk_count} passage{'s' if stored.chunk_count != 1 else ''}"
+    )
+    assert stored.conversation_id == int(page.url.rstrip("/").rsplit("/", 1)[1])
+    expect(page.get_by_test_id("documents-count")).to_have_text("1")
+
+    page.get_by_test_id("composer").fill(QUESTION)
+    page.get_by_test_id("composer").press("Enter")
+    reply = page.locator(REPLY)
+    sources = reply.get_by_test_id("source")
+    # The first grounded reply loads the search index: allow it time on a busy CPU.
+    expect(sources.first).to_contain_text("[1]", timeout=60_000)
+    expect(sources.first).to_contain_text("kettle.md")
+    expect(reply).to_have_attribute("data-status", "complete", timeout=60_000)
+    expect(reply.get_by_test_id("sources-title")).to_contain_text("cited")
+    assert sources.first.get_attribute("data-cited") in ("true", "false")
+
+    descaling = reply.locator('[data-testid="source"]', has_text="Descaling")
+    source_button = descaling.get_by_test_id("source-open")
+    source_button.click()
+    dialog = page.get_by_test_id("passage-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_test_id("passage-title")).to_contain_text("kettle.md")
+    expect(dialog.get_by_test_id("passage-text")).to_contain_text(PASSAGE)
+    expect(dialog.get_by_test_id("passage-deleted")).to_be_hidden()
+    assert page.evaluate("document.activeElement.closest('dialog[open]') !== null")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(source_button).to_be_focused()
+
+    # Stored with the reply: a reload shows the sources; a deleted file's passage
+    # still opens from the copy the reply kept, saying the file is gone.
+    page.reload()
+    expect(descaling).to_be_visible()
+    page.get_by_test_id("documents-button").click()
+    page.get_by_test_id("document-remove").click()
+    expect(page.get_by_test_id("document")).to_have_count(0)
+    assert not Document.objects.exists()
+    descaling.get_by_test_id("source-open").click()
+    expect(dialog.get_by_test_id("passage-deleted")).to_have_text(re.compile("deleted"))
+    expect(dialog.get_by_test_id("passage-text")).to_contain_text(PASSAGE)
+    assert page_events["errors"] == []
+
+
+def test_it_says_why_a_file_was_refused_or_failed(
+    page: Page, live_server_url: str, dora, page_events
+):
+    """Refused uploads show the server's sentence; a file that cannot be read fails
+    with its reason."""
+    log_in(page, live_server_url, "dora")
+    attach(page, "empty.txt", b"", "text/plain")
+    errors = page.get_by_test_id("upload-error")
+    expect(errors).to_have_text(["empty.txt is empty."])
+    attach(page, "setup.txt", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" * 20, "text/plain")
+    expect(errors).to_have_count(1)  # each attempt starts afresh
+    expect(errors).not_to_have_text("")
+    expect(page.get_by_test_id("document")).to_have_count(0)
+
+    attach(page, "locked.pdf", locked_pdf_bytes(["secret"], user_password="pw"), "application/pdf")
+    document = page.get_by_test_id("document")
+    expect(document).to_have_attribute("data-status", "failed", timeout=60_000)
+    failed = Document.objects.get()
+    assert failed.error
+    expect(document.get_by_test_id("document-state")).to_have_text(failed.error)
+    assert page_events["errors"] == []
+
+
+def test_the_library_page_uploads_lists_and_deletes(
+    page: Page, live_server_url: str, dora, page_events
+):
+    log_in(page, live_server_url, "dora")
+    page.get_by_test_id("link-documents").click()
+    expect(page).to_have_url(f"{live_server_url}/documents/")
+    expect(page.get_by_test_id("documents-empty")).to_be_visible()
+    with page.expect_file_chooser() as chooser:
+        page.get_by_test_id("library-upload").click()
+    chooser.value.set_files({"name": "notes.txt", "mimeType": "text/plain", "buffer": b"Tea."})
+    document = page.get_by_test_id("document")
+    expect(document).to_have_attribute("data-status", "ready", timeout=60_000)
+    assert Document.objects.get().conversation_id is None
+    page.reload()
+    expect(document.get_by_test_id("document-name")).to_have_text("notes.txt")
+    document.get_by_test_id("document-remove").click()
+    expect(document).to_have_count(0)
+    expect(page.get_by_test_id("documents-empty")).to_be_visible()
+    assert page_events["dialogs"] and not Document.objects.exists()
+    assert page_events["errors"] == []
+
+
+def test_documents_and_sources_have_no_serious_accessibility_findings(
+    browser,  # noqa: F811
+    live_server_url: str,
+    dora,
+):
+    """axe-core over the chat with its documents panel, a grounded reply and the
+    passage dialog, and the library page, at 1280 and 390 px: nothing serious,
+    nothing wider than the window."""
+    findings = {}
+    for width, height in [(1280, 900), (390, 844)]:
+        # bypass_csp: the page's own policy would refuse the injected axe script.
+        context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
+        page = context.new_page()
+        log_in(page, live_server_url, "dora")
+        if width == 1280:
+            attach(page, "kettle.md", MANUAL.encode(), "text/markdown")
+            expect(page.get_by_test_id("document")).to_have_attribute(
+                "data-status", "ready", timeout=60_000
+            )
+            page.get_by_test_id("composer").fill(QUESTION)
+            page.get_by_test_id("composer").press("Enter")
+            chat_url = page.url
+        else:
+            page.goto(chat_url)
+            page.get_by_test_id("documents-button").click()
+        expect(page.locator(REPLY)).to_have_attribute("data-status", "complete", timeout=60_000)
+        findings[f"chat@{width}"] = serious_violations(page)
+        screenshot(page, f"documents-chat-{width}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.get_by_test_id("source-open").first.click()
+        expect(page.get_by_test_id("passage-dialog")).to_be_visible()
+        findings[f"passage@{width}"] = serious_violations(page)
+        screenshot(page, f"documents-passage-{width}")
+        page.goto(f"{live_server_url}/documents/")
+        expect(page.get_by_test_id("documents-loading")).to_be_hidden()
+        findings[f"library@{width}"] = serious_violations(page)
+        screenshot(page, f"documents-library-{width}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        context.close()
+    assert {name: found for name, found in findings.items() if found} == {}
