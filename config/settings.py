@@ -265,6 +265,10 @@ DOCUMENTS_CHUNK_OVERLAP = env_int("DOCUMENTS_CHUNK_OVERLAP", 120)
 DOCUMENTS_TOP_K = env_int("DOCUMENTS_TOP_K", 5)
 DOCUMENTS_CONTEXT_SHARE = env_float("DOCUMENTS_CONTEXT_SHARE", 0.5)
 DOCUMENTS_INDEX_TIME_LIMIT = env_int("DOCUMENTS_INDEX_TIME_LIMIT", 15 * 60)
+# A document silent this long while indexing lost its task (the hard time limit has
+# passed): beat queues it again, and a document that stopped this many times fails.
+DOCUMENTS_STALE_SECONDS = env_int("DOCUMENTS_STALE_SECONDS", DOCUMENTS_INDEX_TIME_LIMIT + 120)
+DOCUMENTS_MAX_ATTEMPTS = env_int("DOCUMENTS_MAX_ATTEMPTS", 3)
 
 MODEL_VERSIONS_DIR = Path(env_str("MODEL_VERSIONS_DIR", str(DATA_DIR / "versions")))
 # Beat's tick starts a run once this much new approved feedback (ratings + pairs) arrived.
@@ -301,6 +305,10 @@ CELERY_TASK_ANNOTATIONS = {
         "soft_time_limit": DOCUMENTS_INDEX_TIME_LIMIT,
         "time_limit": DOCUMENTS_INDEX_TIME_LIMIT + 60,
     },
+}
+CELERY_BEAT_SCHEDULE["documents-requeue-stale"] = {
+    "task": "documents.requeue_stale",
+    "schedule": 60.0,
 }
 CELERY_BEAT_SCHEDULE["training-tick"] = {
     "task": "training.tick",

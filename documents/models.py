@@ -39,6 +39,8 @@ class Document(models.Model):
     error = models.TextField(blank=True)
     pages = models.PositiveIntegerField(null=True, blank=True)
     chunk_count = models.PositiveIntegerField(default=0)
+    # Indexing runs started: more than one means a worker died (or stalled) mid-way.
+    attempts = models.PositiveSmallIntegerField(default=0)
     embedding_model = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

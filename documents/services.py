@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -90,8 +91,17 @@ def file_path(document: Document) -> Path:
 
 def document_index(*, document_id: int) -> None:
     """Parse, split, embed and index one document (idempotent: a finished one is left)."""
-    document = Document.objects.filter(pk=document_id).first()
-    if document is None or document.finished:
+    document = _start_attempt(document_id)
+    if document is None:
+        return
+    if document.attempts > settings.DOCUMENTS_MAX_ATTEMPTS:
+        attempts = settings.DOCUMENTS_MAX_ATTEMPTS
+        _fail(
+            document,
+            "worker_lost",
+            f"Indexing stopped {attempts} times before it finished (the worker died or "
+            "stalled, perhaps on this file's size); nothing was kept.",
+        )
         return
     try:
         _state(document, Document.Status.PARSING, 0.05)
@@ -109,6 +119,20 @@ def document_index(*, document_id: int) -> None:
     except Exception as error:  # noqa: BLE001 - the document fails, the worker lives
         logger.exception("indexing document %s failed", document_id)
         _fail(document, "indexing_failed", f"Indexing failed: {error}. Nothing was kept.")
+
+
+def stale_documents_requeue(*, older_than_seconds: int) -> int:
+    """Queue again the documents whose indexing went silent (its message or worker
+    was lost); each try counts, and the next past the limit fails the document."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stale = Document.objects.exclude(
+        status__in=[Document.Status.READY, Document.Status.FAILED]
+    ).filter(updated_at__lt=cutoff)
+    ids = list(stale.values_list("pk", flat=True))
+    Document.objects.filter(pk__in=ids).update(updated_at=timezone.now())
+    for document_id in ids:
+        _queue_indexing(document_id)
+    return len(ids)
 
 
 def search_index_rebuild(*, owner_id: int) -> None:
@@ -194,8 +218,9 @@ def _passages_of(document: Document) -> list:
 def _commit_ready(document: Document, pieces: list, vectors: list[bytes] | None) -> None:
     with transaction.atomic():
         index = _locked_index(document.owner_id)
-        if not Document.objects.select_for_update().filter(pk=document.pk).exists():
-            return  # deleted while it was being indexed
+        current = Document.objects.select_for_update().filter(pk=document.pk).first()
+        if current is None or current.finished:
+            return  # deleted meanwhile, or a second delivery of the task finished first
         Chunk.objects.bulk_create(
             Chunk(
                 document=document,
@@ -215,6 +240,17 @@ def _commit_ready(document: Document, pieces: list, vectors: list[bytes] | None)
         document.indexed_at = timezone.now()
         document.save()
         _build(index)
+
+
+def _start_attempt(document_id: int) -> Document | None:
+    """The document, its attempt counted; None if it is gone or already finished."""
+    with transaction.atomic():
+        document = Document.objects.select_for_update().filter(pk=document_id).first()
+        if document is None or document.finished:
+            return None
+        document.attempts += 1
+        document.save(update_fields=["attempts", "updated_at"])
+    return document
 
 
 def _locked_index(owner_id: int) -> SearchIndex:

@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.conf import settings
 
 from documents import services
 
@@ -13,3 +14,8 @@ def index_document(document_id: int) -> None:
 @shared_task(name="documents.rebuild_index")
 def rebuild_index(owner_id: int) -> None:
     services.search_index_rebuild(owner_id=owner_id)
+
+
+@shared_task(name="documents.requeue_stale")
+def requeue_stale_documents() -> int:
+    return services.stale_documents_requeue(older_than_seconds=settings.DOCUMENTS_STALE_SECONDS)

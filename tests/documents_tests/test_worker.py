@@ -3,15 +3,18 @@ an upload cut off on its way to a real ASGI server."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import time
 
+import psutil
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from documents.models import Chunk, Document
 from tests.documents_tests.conftest import MANUAL
+from tests.support.embedding import build_tiny_embedding_model
 from tests.support.servers import app_env, asgi_server, celery_process, process_env
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -102,3 +105,41 @@ def test_an_upload_cut_off_midway_leaves_nothing_behind(
     assert Document.objects.count() == 1  # only the whole one
     stored = [p for p in (documents_dir / "files").rglob("*") if p.is_file()]
     assert len(stored) == 1 and stored[0].stat().st_size == len(content)
+
+
+def test_a_worker_process_killed_mid_document_hands_it_to_the_next(
+    alice_client, settings, documents_dir, tiny_model_dir, model_cache_dir, tmp_path
+):
+    """The prefork child dies (as under the OOM killer) while embedding: the task is
+    requeued at once, the next child indexes it whole, and no passage is doubled."""
+    embedding = build_tiny_embedding_model(
+        model_cache_dir / "tiny-random-embedding", tiny_model_dir
+    )
+    settings.DOCUMENTS_EMBEDDING_MODEL = str(embedding)
+    paragraphs = [
+        f"Model K-{n} keeps its warranty for {n % 40 + 1} months. " * 14 for n in range(900)
+    ]
+    uploaded = SimpleUploadedFile("long.txt", "\n\n".join(paragraphs).encode(), "text/plain")
+    document_id = alice_client.post("/api/documents/", {"file": uploaded}).json()["id"]
+    env = process_env(
+        DOCUMENTS_DIR=str(documents_dir),
+        DOCUMENTS_EMBEDDING_MODEL=str(embedding),
+        CHAT_MODEL=str(tiny_model_dir),
+    )
+    with celery_process("worker", env, tmp_path / "worker.log", pool="prefork") as worker:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            document = Document.objects.get(pk=document_id)
+            if document.status == "indexing" and document.progress >= 0.5:
+                break
+            assert document.status != "ready", "indexing ended before the kill"
+            time.sleep(0.1)
+        children = psutil.Process(worker.pid).children()
+        assert len(children) == 1
+        children[0].send_signal(signal.SIGKILL)
+        document = wait_for_status(document_id, {"ready", "failed"}, timeout=180)
+    assert document.status == "ready", document.error
+    assert document.attempts == 2
+    chunks = Chunk.objects.filter(document=document)
+    assert chunks.count() == document.chunk_count
+    assert chunks.values("ordinal").distinct().count() == document.chunk_count

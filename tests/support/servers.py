@@ -109,8 +109,11 @@ def inference_worker(env: dict[str, str], log: Path) -> Iterator[tuple[str, subp
 
 
 @contextmanager
-def celery_process(role: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    """A real Celery worker (``worker``: both queues, solo pool) or ``beat``."""
+def celery_process(
+    role: str, env: dict[str, str], log: Path, pool: str = "solo"
+) -> Iterator[subprocess.Popen]:
+    """A real Celery worker (``worker``: both queues; the solo pool, or ``prefork``
+    with one child process as ``make run`` has more of) or ``beat``."""
     celery = str(Path(sys.executable).with_name("celery"))
     if role == "beat":
         command = [
@@ -132,7 +135,8 @@ def celery_process(role: str, env: dict[str, str], log: Path) -> Iterator[subpro
             "-Q",
             "celery,training",
             "--pool",
-            "solo",
+            pool,
+            *(["--concurrency", "1"] if pool == "prefork" else []),
             "--loglevel",
             "INFO",
             "-n",
