@@ -166,6 +166,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # FAISS tells at INFO which CPU build it tried first, in every process.
+    "loggers": {"faiss.loader": {"level": "WARNING"}},
 }
 
 # --- Celery -----------------------------------------------------------------
