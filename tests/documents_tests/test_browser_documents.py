@@ -138,6 +138,43 @@ def test_it_answers_from_an_attached_file_and_opens_the_cited_passage(
     assert page_events["errors"] == []
 
 
+def test_citation_markers_become_buttons_after_sanitising(
+    page: Page, live_server_url: str, dora, page_events
+):
+    """[1] and [1, 2] turn into buttons for sources that exist; [9] and code stay
+    text, the model's HTML stays escaped; cited sources are marked."""
+    log_in(page, live_server_url, "dora")
+    result = page.evaluate(
+        """async () => {
+            const { renderMarkdown } = await import("/static/js/markdown.js");
+            const citations = await import("/static/js/citations.js");
+            const sources = [
+                {number: 1, chunk: 1, filename: "a.md", heading: "Intro", page: null, text: "A", cited: true},
+                {number: 2, chunk: 2, filename: "b.pdf", heading: "", page: 3, text: "B", cited: false},
+            ];
+            const opened = [];
+            const host = document.createElement("div");
+            renderMarkdown(host, "Yes [1]. Also [1, 2], not [9]. `[2]` <b>[1]</b>");
+            citations.linkCitations(host, sources, (source) => opened.push(source.number));
+            const block = citations.buildSourcesBlock(7);
+            citations.renderSources(block, sources, () => {});
+            host.querySelectorAll("[data-testid=citation-marker]").forEach((b) => b.click());
+            return {
+                markers: [...host.querySelectorAll("[data-testid=citation-marker]")].map((b) => b.textContent),
+                opened, text: host.textContent, bold: host.querySelectorAll("b").length,
+                title: block.querySelector("[data-testid=sources-title]").textContent,
+                items: [...block.querySelectorAll("[data-testid=source]")].map((li) => [li.dataset.cited, li.textContent]),
+            };
+        }"""
+    )
+    # The model's <b> is escaped text: the [1] inside it is a marker, the tag never is.
+    assert result["markers"] == ["1", "1", "2", "1"] and result["opened"] == [1, 1, 2, 1]
+    assert "not [9]. [2] <b>[1]</b>" in result["text"] and result["bold"] == 0
+    assert result["title"] == "Sources · 1 of 2 cited"
+    assert result["items"] == [["true", "[1]a.mdIntroCited"], ["false", "[2]b.pdfpage 3"]]
+    assert page_events["errors"] == []
+
+
 def test_it_says_why_a_file_was_refused_or_failed(
     page: Page, live_server_url: str, dora, page_events
 ):
