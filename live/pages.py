@@ -116,6 +116,8 @@ def _feedback_config() -> dict:
     choices = reason_choices()
     return {
         "reasons": {"up": choices["up"], "down": choices["down"]},
+        # Reasons about sources, offered only under a grounded reply.
+        "groundedOnlyReasons": choices["grounded_only"],
         "maxCommentChars": MAX_COMMENT_CHARS,
     }
 

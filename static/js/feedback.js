@@ -5,10 +5,9 @@
 import { el, icon, setText } from "./dom.js";
 import { isRateable } from "./tree.js";
 
-// Reasons about the sources a reply was grounded on: offered only for a reply
-// that had some (the server refuses them on a plain one). The page config may
-// name them (groundedOnlyReasons); feedback.models.GROUNDED_ONLY_REASONS is the home.
-const GROUNDED_ONLY_REASONS = ["unsupported"];
+// Reasons about the sources a reply was grounded on (the page config's
+// groundedOnlyReasons, from feedback.models.GROUNDED_ONLY_REASONS) are offered
+// only for a reply that had some; the server refuses them on a plain one.
 
 const THUMBS = {
   up: { label: "Good reply", legend: "What was good?" },
@@ -17,7 +16,7 @@ const THUMBS = {
 
 export class FeedbackControls {
   // actions: {rate(message, value, details?) -> Promise<boolean>, prefer(message)}
-  // config: {reasons: {up: {key: label}, down: {…}}, maxCommentChars, groundedOnlyReasons?}
+  // config: {reasons: {up: {key: label}, down: {…}}, maxCommentChars, groundedOnlyReasons}
   constructor(actions, config) {
     this.actions = actions;
     this.config = config;
@@ -135,7 +134,7 @@ function thumbButton(value) {
 }
 
 // The reasons offered for one thumb on one reply: those about sources only if it had any.
-function offeredReasons(message, value, { reasons, groundedOnlyReasons = GROUNDED_ONLY_REASONS }) {
+function offeredReasons(message, value, { reasons, groundedOnlyReasons = [] }) {
   const grounded = (message.sources ?? []).length > 0;
   return Object.entries(reasons[value]).filter(([key]) => grounded || !groundedOnlyReasons.includes(key));
 }

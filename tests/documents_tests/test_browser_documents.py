@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from documents.models import Document
+from feedback.models import Rating
 from tests.chat_tests.conftest import (
     RESULTS,
     browser,  # noqa: F401  (headless Chromium, shared)
@@ -110,6 +111,12 @@ def test_it_answers_from_an_attached_file_and_opens_the_cited_passage(
     expect(reply).to_have_attribute("data-status", "complete", timeout=60_000)
     expect(reply.get_by_test_id("sources-title")).to_contain_text("cited")
     assert sources.first.get_attribute("data-cited") in ("true", "false")
+    # A grounded reply's thumbs-down offers "Not supported by the sources".
+    reply.get_by_test_id("thumb-down").click()
+    page.get_by_test_id("reason-unsupported").check()
+    page.get_by_test_id("feedback-submit").click()
+    expect(page.get_by_test_id("feedback-form")).to_have_count(0)
+    assert Rating.objects.get().reasons == ["unsupported"]
 
     descaling = reply.locator('[data-testid="source"]', has_text="Descaling")
     source_button = descaling.get_by_test_id("source-open")

@@ -42,6 +42,7 @@ def test_it_rates_a_reply_with_reasons_and_shows_it_after_reload(
     form = page.get_by_test_id("feedback-form")
     expect(form).to_be_visible()
     expect(page.get_by_test_id("reason-helpful")).to_have_count(0)  # up's reasons only on up
+    expect(page.get_by_test_id("reason-unsupported")).to_have_count(0)  # a plain reply's
     page.keyboard.press("Tab")  # The form comes right after the thumbs.
     expect(page.get_by_test_id("reason-wrong")).to_be_focused()
     page.keyboard.press("Space")
