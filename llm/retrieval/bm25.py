@@ -37,7 +37,7 @@ class Bm25Index:
         """An index of ``texts``, each found again by the id at the same place in ``ids``."""
         if len(ids) != len(texts):
             raise ValueError(f"{len(ids)} ids for {len(texts)} texts")
-        tokens = _tokenize(texts)
+        tokens = terms(texts)
         if not any(tokens):
             return cls(ids=ids, retriever=None)
         retriever = bm25s.BM25()
@@ -75,11 +75,11 @@ class Bm25Index:
         """
         if self._retriever is None or k <= 0:
             return []
-        terms = [term for term in _tokenize([query])[0] if term in self._retriever.vocab_dict]
-        if not terms:
+        known = [term for term in terms([query])[0] if term in self._retriever.vocab_dict]
+        if not known:
             return []
         results = self._retriever.retrieve(
-            [terms],
+            [known],
             k=min(k, len(self._ids)),
             weight_mask=None if allowed is None else self._mask(allowed),
             show_progress=False,
@@ -97,8 +97,11 @@ class Bm25Index:
         return np.isin(self._ids, wanted).astype(np.float32)
 
 
-def _tokenize(texts: list[str]) -> list[list[str]]:
-    """Stemmed terms of each text, stopwords out; an empty list where none are left."""
+def terms(texts: list[str]) -> list[list[str]]:
+    """Stemmed terms of each text, stopwords out; an empty list where none are left.
+
+    The grounding prompt matches a question to lines of its passages with these too.
+    """
     return bm25s.tokenize(
         texts,
         stopwords="en",
