@@ -8,18 +8,30 @@ passages it drew on (:func:`cited_numbers`).
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from llm.retrieval.bm25 import terms
 from llm.retrieval.passages import Passage
 
 # A passage cut to fit must keep at least this many tokens to be worth showing.
 MIN_CUT_TOKENS = 24
 
-INSTRUCTION = (
-    "Answer the question using only the numbered sources below. Cite the source you used like [1]."
-)
+# SmolLM2-135M answers better from a short, plain prompt. Asked to cite ("like
+# [1]"), it answered some questions with a source number ("The answer is: 1")
+# instead of the fact, so it is not asked: cited_numbers finds what a reply
+# copied instead. The question comes last, after the lines of the passages
+# that share the most of its words.
+INSTRUCTION = "Answer from the sources the user gives."
+ANSWER_INSTRUCTION = "Answer with the exact name or number from the sources."
+KEY_LINES = 2
+# Lines of a passage: sentences, and rows of a table laid out on one line.
+_LINE_BREAK = re.compile(r"(?<=[.!?;])\s+|\s*\|\s*\|\s*")
+# Text lines that only draw: heading underlines, table rules.
+_RULE = re.compile(r"[-=_|:*#\s]+")
 
 
 @dataclass(frozen=True)
@@ -32,9 +44,15 @@ class GroundedPrompt:
 
 
 def format_passage(passage: Passage) -> str:
-    """``[2] (manual.pdf, page 3) text``: a passage as the prompt shows it."""
+    """``[2] (manual.pdf, page 3) text``: a passage as the prompt shows it, on one line."""
     where = passage.filename if passage.page is None else f"{passage.filename}, page {passage.page}"
-    return f"[{passage.number}] ({where}) {passage.text.strip()}"
+    return f"[{passage.number}] ({where}) {plain_text(passage.text)}"
+
+
+def plain_text(text: str) -> str:
+    """``text`` on one line: runs of spaces squeezed, lines that only draw left out."""
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return " ".join(line for line in lines if line and not _RULE.fullmatch(line))
 
 
 def fit_passages(
@@ -98,15 +116,47 @@ def grounded_prompt(
 ) -> GroundedPrompt:
     """The system prompt and human message for ``question`` answered from ``passages``.
 
-    ``passages`` come numbered from :func:`fit_passages`. Without passages the
-    inputs come back unchanged.
+    ``passages`` come numbered from :func:`fit_passages`. The human message
+    holds them best first, then the ``KEY_LINES`` lines that match the
+    question best (see :func:`key_lines`), then the question. Without
+    passages the inputs come back unchanged.
     """
     if not passages:
         return GroundedPrompt(system_prompt=system_prompt, input=question, passages=[])
-    sources = "\n".join(format_passage(passage) for passage in passages)
+    parts = ["Sources:\n" + "\n".join(format_passage(passage) for passage in passages)]
+    lines = key_lines(question, passages)
+    if lines:
+        parts.append("Most relevant lines:\n" + "\n".join(lines))
+    parts.append(f"{ANSWER_INSTRUCTION}\nQuestion: {question.strip()}")
     system = f"{system_prompt.strip()}\n\n{INSTRUCTION}".strip()
-    human = f"Sources:\n{sources}\n\nQuestion: {question.strip()}"
-    return GroundedPrompt(system_prompt=system, input=human, passages=list(passages))
+    return GroundedPrompt(system_prompt=system, input="\n\n".join(parts), passages=list(passages))
+
+
+def key_lines(question: str, passages: list[Passage], count: int = KEY_LINES) -> list[str]:
+    """The ``count`` lines of ``passages`` that best match ``question``, as "[n] line".
+
+    A line scores the inverse line frequency of each question term it holds
+    (BM25's stemmed terms), leaving out terms of its file's name: "Skylark V7"
+    in the question picks the manual, not the line. Lines keep passage order.
+    """
+    lines = [
+        (passage.number, line, set(terms([passage.filename.replace("-", " ")])[0]))
+        for passage in passages
+        for line in _LINE_BREAK.split(plain_text(passage.text))
+        if len(line.split()) >= 3
+    ]
+    wanted = set(terms([question])[0])
+    found = [set(line_terms) & wanted for line_terms in terms([line for _, line, _ in lines])]
+    counts = Counter(term for shared in found for term in shared)
+    scores = [
+        sum(math.log(1 + len(lines) / counts[term]) for term in shared - named)
+        for shared, (_, _, named) in zip(found, lines, strict=True)
+    ]
+    best = sorted((-score, index) for index, score in enumerate(scores) if score > 0)[:count]
+    return [
+        f"[{lines[index][0]}] {lines[index][1].strip(' |')}"
+        for _, index in sorted(best, key=lambda pair: pair[1])
+    ]
 
 
 _MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")

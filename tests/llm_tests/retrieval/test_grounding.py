@@ -9,6 +9,8 @@ from llm.retrieval.grounding import (
     fit_passages,
     format_passage,
     grounded_prompt,
+    key_lines,
+    plain_text,
 )
 from llm.retrieval.passages import Passage
 
@@ -118,11 +120,83 @@ def test_it_shows_numbered_passages_with_their_file_and_page():
     assert prompt.passages == found
 
 
-def test_it_asks_the_model_to_answer_from_the_passages_and_cite_them():
-    prompt = grounded_prompt(system_prompt="", question="Why?", passages=[passage("A.", number=1)])
-    shown = (prompt.system_prompt + "\n" + prompt.input).lower()
-    assert "[1]" in shown
-    assert "cite" in shown
+def test_it_asks_for_the_exact_value_from_the_sources_with_the_question_last():
+    """No request to cite: SmolLM2 then answered with a source number instead of the fact."""
+    prompt = grounded_prompt(
+        system_prompt="", question="Why?", passages=[passage("A reason.", number=1)]
+    )
+    assert "sources" in prompt.system_prompt.lower()
+    assert "exact name or number from the sources" in prompt.input
+    assert prompt.input.endswith("Question: Why?")
+    assert "cite" not in (prompt.system_prompt + prompt.input).lower()
+
+
+def test_it_shows_the_lines_that_match_the_question_after_the_passages():
+    found = [
+        passage("Rinse the tank daily. The tank holds 1.85 litres.", number=1),
+        passage("Descale every 340 shots. Use Calvex tablets.", number=2),
+    ]
+    prompt = grounded_prompt(
+        system_prompt="", question="After how many shots should I descale?", passages=found
+    )
+    sources, lines, question = prompt.input.split("\n\n")
+    assert sources.startswith("Sources:\n[1] ")
+    assert lines == "Most relevant lines:\n[2] Descale every 340 shots."
+    assert question.endswith("Question: After how many shots should I descale?")
+
+
+def test_it_leaves_out_the_lines_section_when_no_line_shares_a_word():
+    prompt = grounded_prompt(
+        system_prompt="", question="Why?", passages=[passage("Descale often.", number=1)]
+    )
+    assert "Most relevant lines" not in prompt.input
+
+
+# -- format_passage and key_lines ----------------------------------------------
+
+
+def test_it_shows_a_passage_on_one_line_without_drawing_lines():
+    """Heading underlines and table rules are left out; runs of spaces squeezed."""
+    text = "2. Alarms\n---------\n\n| Code | Meaning |\n| --- | --- |\n| AL-3 |  Frost |"
+    assert plain_text(text) == "2. Alarms | Code | Meaning | | AL-3 | Frost |"
+    shown = format_passage(passage(text, number=3, filename="gc40.txt"))
+    assert shown == "[3] (gc40.txt) 2. Alarms | Code | Meaning | | AL-3 | Frost |"
+
+
+def test_it_picks_lines_by_their_rarest_shared_words_in_passage_order():
+    """A word in many lines counts little; lines keep the order they have in the passages."""
+    found = [
+        passage("The pump is quiet. The pump runs at 17 W of power.", number=1),
+        passage("The pump hums at 29 dB when the noise filter is on.", number=2),
+    ]
+    assert key_lines("How much noise does the pump make?", found, count=1) == [
+        "[2] The pump hums at 29 dB when the noise filter is on."
+    ]
+    assert key_lines("How much power does the quiet pump use?", found) == [
+        "[1] The pump is quiet.",
+        "[1] The pump runs at 17 W of power.",
+    ]
+
+
+def test_it_does_not_pick_a_line_for_the_words_of_its_file_name():
+    """The product name in the question picks the manual; it says nothing about the line."""
+    found = [
+        passage(
+            "Skylark V7 Pilot Guide for owners. The battery holds 4,750 mAh.",
+            number=1,
+            filename="skylark-v7-guide.md",
+        )
+    ]
+    assert key_lines("What battery does the Skylark V7 have?", found, count=1) == [
+        "[1] The battery holds 4,750 mAh."
+    ]
+
+
+def test_it_reads_table_rows_as_lines():
+    found = [passage("| Code | Meaning |\n| --- | --- |\n| F31 | Water flow too low |", number=1)]
+    assert key_lines("Which code means the water flow is too low?", found, count=1) == [
+        "[1] F31 | Water flow too low"
+    ]
 
 
 # -- cited_numbers ------------------------------------------------------------
