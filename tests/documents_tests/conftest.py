@@ -1,6 +1,6 @@
 """Documents fixtures: a private documents folder, Celery tasks run in the test
 process (the real task bodies, through Celery's eager mode), alice's and bob's
-logged-in clients, and real files of each format."""
+logged-in clients (the feedback tests'), and real files of each format."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
 from chat import services as chat_services
 from chat.models import Conversation
 from config.celery import app as celery_app
 from documents import services
 from documents.models import Document
+from tests.feedback_tests.conftest import alice_client, bob_client  # noqa: F401 (fixtures)
 from tests.llm_tests.retrieval.conftest import pdf_bytes
 
 MANUAL = (
@@ -43,20 +43,6 @@ def eager_tasks() -> Iterator[None]:
         yield
     finally:
         celery_app.conf.task_always_eager = False
-
-
-@pytest.fixture
-def alice_client(alice) -> Client:
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def bob_client(bob) -> Client:
-    client = Client()
-    client.force_login(bob)
-    return client
 
 
 @pytest.fixture
