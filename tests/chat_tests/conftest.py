@@ -72,14 +72,26 @@ def page_events() -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def page(browser, page_events: dict[str, list[str]], request: pytest.FixtureRequest):
+def dialog_answer() -> str:
+    """How the page answers alert/confirm: ``dismiss``; a module may override it."""
+    return "dismiss"
+
+
+@pytest.fixture
+def page(
+    browser, page_events: dict[str, list[str]], dialog_answer: str, request: pytest.FixtureRequest
+):
     """A fresh browser context; a screenshot lands in test-results/ on failure."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(15_000)
     page.on("pageerror", lambda error: page_events["errors"].append(str(error)))
     page.on(
-        "dialog", lambda dialog: (page_events["dialogs"].append(dialog.message), dialog.dismiss())
+        "dialog",
+        lambda dialog: (
+            page_events["dialogs"].append(dialog.message),
+            getattr(dialog, dialog_answer)(),
+        ),
     )
     yield page
     report = getattr(request.node, "report_call", None)

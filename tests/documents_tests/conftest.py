@@ -15,6 +15,13 @@ from chat.models import Conversation
 from config.celery import app as celery_app
 from documents import services
 from documents.models import Document
+from tests.chat_tests.conftest import (  # noqa: F401  (browser fixtures and hook, shared)
+    browser,
+    dialog_answer,
+    page,
+    page_events,
+    pytest_runtest_makereport,
+)
 from tests.feedback_tests.conftest import alice_client, bob_client  # noqa: F401 (fixtures)
 from tests.llm_tests.retrieval.conftest import pdf_bytes
 

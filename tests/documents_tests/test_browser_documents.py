@@ -13,10 +13,7 @@ from playwright.sync_api import Page, expect
 
 from documents.models import Document
 from feedback.models import Rating
-from tests.chat_tests.conftest import (
-    RESULTS,
-    browser,  # noqa: F401  (headless Chromium, shared)
-)
+from tests.chat_tests.conftest import RESULTS
 from tests.documents_tests.conftest import MANUAL
 from tests.llm_tests.retrieval.conftest import locked_pdf_bytes
 from tests.support.browsing import PASSWORD, log_in, serious_violations
@@ -46,22 +43,9 @@ def live_server_url(
 
 
 @pytest.fixture
-def page_events() -> dict[str, list[str]]:
-    return {"errors": [], "dialogs": []}
-
-
-@pytest.fixture
-def page(browser, page_events) -> Iterator[Page]:  # noqa: F811
-    """A fresh context that accepts confirm() (the library's delete asks first)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.on("pageerror", lambda error: page_events["errors"].append(str(error)))
-    page.on(
-        "dialog", lambda dialog: (page_events["dialogs"].append(dialog.message), dialog.accept())
-    )
-    yield page
-    context.close()
+def dialog_answer() -> str:
+    """Accept confirm(): the library's delete asks first."""
+    return "accept"
 
 
 @pytest.fixture
@@ -228,7 +212,7 @@ def test_the_library_page_uploads_lists_and_deletes(
 
 
 def test_documents_and_sources_have_no_serious_accessibility_findings(
-    browser,  # noqa: F811
+    browser,
     live_server_url: str,
     dora,
 ):
