@@ -74,37 +74,75 @@ ensure_redis() {
 
 # supervise NAME COMMAND...: run COMMAND in the background and restart it whenever it
 # exits, after 1, 2, 4 ... 30 s (back to 1 s once it ran a minute); logs each restart.
-# stop_children (Ctrl-C) stops the supervisor, which stops its command.
+# stop_children (Ctrl-C) stops the supervisors; each stops its command and waits for it.
 supervise() {
-  local name=$1
-  shift
-  (
-    set +e  # an exit status is news here, not a reason to stop
-    child=
-    trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM INT
-    backoff=1
-    while true; do
-      started=$SECONDS
-      "$@" &
-      child=$!
-      wait "$child"
-      status=$?
-      [ $((SECONDS - started)) -ge 60 ] && backoff=1
-      log "$name exited (status $status); restarting it in ${backoff} s"
-      sleep "$backoff" &
-      wait $!
-      backoff=$((backoff * 2 > 30 ? 30 : backoff * 2))
-    done
-  ) &
+  supervisor "$@" &
   CHILDREN+=($!)
 }
 
+# The loop behind supervise, in a background subshell of its own. COMMAND leads a
+# process group of its own, so the group can be ended with it (a Celery pool process,
+# vLLM's engine) and Ctrl-C reaches the supervisor only, which then sends SIGTERM.
+# The first stop signal (Ctrl-C brings two: its own and stop_children's SIGTERM) sets a
+# flag and signals what runs now, once; the flag is checked after each start, so a
+# command started as the signal came in is stopped too, not left running.
+supervisor() {
+  local name=$1 child='' pause='' stopping='' status started backoff=1
+  shift
+  set +e  # an exit status is news here, not a reason to stop
+  trap '[ -n "$stopping" ] || kill -TERM $child $pause 2>/dev/null; stopping=1' INT TERM HUP
+  while true; do
+    started=$SECONDS
+    set -m  # only while starting it: a background job then gets its own process group
+    "$@" </dev/null &
+    child=$!
+    set +m
+    [ -n "$stopping" ] && kill -TERM "$child" 2>/dev/null
+    reap "$child"
+    status=$?
+    end_group "$child"
+    child=''
+    [ -n "$stopping" ] && exit 0
+    [ $((SECONDS - started)) -ge 60 ] && backoff=1
+    log "$name exited (status $status); restarting it in ${backoff} s"
+    sleep "$backoff" &
+    pause=$!
+    [ -z "$stopping" ] && wait "$pause"
+    kill "$pause" 2>/dev/null
+    pause=''
+    [ -n "$stopping" ] && exit 0
+    backoff=$((backoff * 2 > 30 ? 30 : backoff * 2))
+  done
+}
+
+# reap PID: wait until the background job PID has exited; return its status. A bare
+# `wait` returns early (status > 128) when a trapped signal arrives.
+reap() {
+  local status
+  while true; do
+    wait "$1"
+    status=$?
+    if [ "$status" -le 128 ] || ! kill -0 "$1" 2>/dev/null; then return "$status"; fi
+  done
+}
+
+# end_group PGID: end what is left of an exited command's process group (SIGTERM, then
+# SIGKILL after 5 s), so nothing it started outlives it or runs beside its restart.
+end_group() {
+  kill -TERM -- "-$1" 2>/dev/null || return 0
+  for _ in $(seq 50); do
+    kill -0 -- "-$1" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL -- "-$1" 2>/dev/null || true
+}
+
 stop_children() {
-  trap - INT TERM EXIT
+  trap - INT TERM HUP EXIT
   if [ ${#CHILDREN[@]} -gt 0 ]; then
     kill "${CHILDREN[@]}" 2>/dev/null || true
     wait "${CHILDREN[@]}" 2>/dev/null || true
   fi
 }
-trap stop_children INT TERM EXIT
+trap stop_children INT TERM HUP EXIT
 mkdir -p "$ROOT/var"

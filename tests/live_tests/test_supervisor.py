@@ -70,7 +70,7 @@ def test_a_child_that_dies_comes_back_and_ctrl_c_stops_them_all(tiny_model_dir, 
     log = (tmp_path / "run.log").open("wb")
     script = subprocess.Popen(
         ["bash", "scripts/run.sh"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=like_a_terminal,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -96,8 +96,15 @@ def test_a_child_that_dies_comes_back_and_ctrl_c_stops_them_all(tiny_model_dir, 
             os.killpg(script.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the group
         script.wait(timeout=90)
     time.sleep(1)
-    assert [pid for pid in started if alive(pid)] == []
+    assert {pid: args for pid, args in started.items() if alive(pid)} == {}
     assert not healthy(url)
+
+
+def like_a_terminal() -> None:
+    """Give the script SIGINT's default action, as a shell in a terminal does, even
+    where the tests run with it ignored (under nohup, as a background job): bash
+    cannot trap a signal that was ignored when it started, and Ctrl-C would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def alive(pid: int) -> bool:
