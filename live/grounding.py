@@ -29,29 +29,35 @@ def grounding_step(*, conversation: Conversation) -> Runnable:
     """A runnable: chain inputs → the same inputs grounded, plus ``passages``."""
 
     async def ground(inputs: dict) -> dict:
-        passages = await _retrieve(conversation, inputs["input"])
-        if not passages:
-            return {**inputs, "passages": []}
-        measure = await database_sync_to_async(_measure, thread_sensitive=False)()
-        fitted = fit_passages(
-            passages,
-            budget_tokens=_budget(conversation, inputs, measure),
-            count_tokens=measure.count,
-        )
-        prompt = grounded_prompt(
-            system_prompt=inputs["system_prompt"], question=inputs["input"], passages=fitted
-        )
-        return {
-            **inputs,
-            "system_prompt": prompt.system_prompt,
-            "input": prompt.input,
-            "passages": prompt.passages,
-        }
+        # Searching (embedding the question too, with a vector model) and counting
+        # tokens is model work: off the event loop and the consumers' shared sync
+        # thread, so no other socket waits on it.
+        return await database_sync_to_async(_ground, thread_sensitive=False)(conversation, inputs)
 
     return RunnableLambda(ground, name="grounding")
 
 
-@database_sync_to_async
+def _ground(conversation: Conversation, inputs: dict) -> dict:
+    passages = _retrieve(conversation, inputs["input"])
+    if not passages:
+        return {**inputs, "passages": []}
+    measure = prompt_measure(settings.CHAT_MODEL, str(settings.MODEL_CACHE_DIR))
+    fitted = fit_passages(
+        passages,
+        budget_tokens=_budget(conversation, inputs, measure),
+        count_tokens=measure.count,
+    )
+    prompt = grounded_prompt(
+        system_prompt=inputs["system_prompt"], question=inputs["input"], passages=fitted
+    )
+    return {
+        **inputs,
+        "system_prompt": prompt.system_prompt,
+        "input": prompt.input,
+        "passages": prompt.passages,
+    }
+
+
 def _retrieve(conversation: Conversation, question: str) -> list[Passage]:
     scope = selectors.search_scope(owner=conversation.owner, conversation=conversation)
     if not scope:
@@ -59,10 +65,6 @@ def _retrieve(conversation: Conversation, question: str) -> list[Passage]:
     return selectors.passages_for(
         owner=conversation.owner, query=question, scope=scope, k=settings.DOCUMENTS_TOP_K
     )
-
-
-def _measure() -> PromptMeasure:
-    return prompt_measure(settings.CHAT_MODEL, str(settings.MODEL_CACHE_DIR))
 
 
 def _budget(conversation: Conversation, inputs: dict, measure: PromptMeasure) -> int:
