@@ -201,29 +201,18 @@ def passages_for(corpus: Corpus, question: Question, *, k: int) -> list:
 
 def chain_inputs(question: Question, passages: list, *, settings, loaded, tokens: int) -> dict:
     """``{"system_prompt", "history", "input"}`` as the chat chain's grounding step builds them."""
-    from llm.retrieval.budget import passage_budget
-    from llm.retrieval.grounding import fit_passages, grounded_prompt
+    from llm.retrieval.grounding import ground
 
-    def count_tokens(text: str) -> int:
-        return len(loaded.tokenizer.encode(text, add_special_tokens=False))
-
-    system_prompt = settings.CHAT_DEFAULT_SYSTEM_PROMPT
-    # The layout around one empty passage, as the chain measures it.
-    layout = grounded_prompt(
-        system_prompt=system_prompt,
+    prompt = ground(
+        system_prompt=settings.CHAT_DEFAULT_SYSTEM_PROMPT,
         question=question.text,
-        passages=[Passage(chunk_id=0, document_id=0, filename="", text="", number=1)],
-    )
-    budget = passage_budget(
+        history=[],
+        passages=passages,
         context_window=loaded.context_window,
         max_new_tokens=tokens,
-        fixed_tokens=count_tokens(f"{layout.system_prompt}\n{layout.input}"),
-        history_tokens=0,
-        history_messages=0,
         share=settings.DOCUMENTS_CONTEXT_SHARE,
+        count_tokens=lambda text: len(loaded.tokenizer.encode(text, add_special_tokens=False)),
     )
-    fitted = fit_passages(passages, budget_tokens=budget, count_tokens=count_tokens)
-    prompt = grounded_prompt(system_prompt=system_prompt, question=question.text, passages=fitted)
     return {"system_prompt": prompt.system_prompt, "history": [], "input": prompt.input}
 
 

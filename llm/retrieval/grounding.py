@@ -2,8 +2,8 @@
 
 The chain retrieves passages best first, keeps as many as the token budget
 allows (:func:`fit_passages`), lays them out numbered for the model
-(:func:`grounded_prompt`) and, once the reply is written, records which
-passages it drew on (:func:`cited_numbers`).
+(:func:`grounded_prompt`), both through :func:`ground`, and, once the reply is
+written, records which passages it drew on (:func:`cited_numbers`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from llm.retrieval.bm25 import terms
+from llm.retrieval.budget import passage_budget
 from llm.retrieval.passages import Passage
 
 # A passage cut to fit must keep at least this many tokens to be worth showing.
@@ -130,6 +131,45 @@ def grounded_prompt(
     parts.append(f"{ANSWER_INSTRUCTION}\nQuestion: {question.strip()}")
     system = f"{system_prompt.strip()}\n\n{INSTRUCTION}".strip()
     return GroundedPrompt(system_prompt=system, input="\n\n".join(parts), passages=list(passages))
+
+
+def ground(
+    *,
+    system_prompt: str,
+    question: str,
+    history: list[str],
+    passages: list[Passage],
+    context_window: int,
+    max_new_tokens: int,
+    share: float,
+    count_tokens: Callable[[str], int],
+) -> GroundedPrompt:
+    """The grounded prompt for ``question``, its passages within their share of the
+    context window beside ``history`` (the earlier turns' texts): see
+    ``llm.retrieval.budget``. The chat chain and the retrieval benchmark both
+    build prompts here.
+
+    The layout's own lines (instructions, labels) are measured around an empty
+    passage; lines it copies from the passages (the key lines) count against
+    the passages' budget, and the last passage goes while they overflow it.
+    """
+    empty = Passage(chunk_id=0, document_id=0, filename="", text="", number=1)
+    layout = grounded_prompt(system_prompt=system_prompt, question=question, passages=[empty])
+    fixed = count_tokens(f"{layout.system_prompt}\n{layout.input}")
+    budget = passage_budget(
+        context_window=context_window,
+        max_new_tokens=max_new_tokens,
+        fixed_tokens=fixed,
+        history_tokens=sum(count_tokens(text) for text in history),
+        history_messages=len(history),
+        share=share,
+    )
+    kept = fit_passages(passages, budget_tokens=budget, count_tokens=count_tokens)
+    while True:
+        prompt = grounded_prompt(system_prompt=system_prompt, question=question, passages=kept)
+        if not kept or count_tokens(f"{prompt.system_prompt}\n{prompt.input}") <= fixed + budget:
+            return prompt
+        kept = kept[:-1]
 
 
 def key_lines(question: str, passages: list[Passage], count: int = KEY_LINES) -> list[str]:

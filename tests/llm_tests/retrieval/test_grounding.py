@@ -8,6 +8,7 @@ from llm.retrieval.grounding import (
     cited_numbers,
     fit_passages,
     format_passage,
+    ground,
     grounded_prompt,
     key_lines,
     plain_text,
@@ -34,6 +35,48 @@ def passage(text: str, *, number: int = 0, filename: str = "manual.pdf", page=No
 def sentences(count: int, *, word: str = "word") -> str:
     """``count`` five-word sentences."""
     return " ".join(f"{word} {word} {word} {word} end{index}." for index in range(count))
+
+
+# -- ground -------------------------------------------------------------------
+
+
+def grounded(passages: list[Passage], *, window: int, history: list[str] = ()) -> GroundedPrompt:
+    return ground(
+        system_prompt="Be brief.",
+        question="How long does the heating plate warranty last?",
+        history=list(history),
+        passages=passages,
+        context_window=window,
+        max_new_tokens=20,
+        share=0.5,
+        count_tokens=words,
+    )
+
+
+def prompt_words(prompt: GroundedPrompt) -> int:
+    return words(f"{prompt.system_prompt}\n{prompt.input}")
+
+
+def test_it_keeps_the_key_lines_it_copies_inside_the_passages_budget():
+    """The lines the layout repeats from the passages are paid for: a passage goes."""
+    plate = [passage(f"The heating plate warranty lasts {n} months. " * 4) for n in (27, 28, 29)]
+    lavish = grounded(plate, window=400)
+    assert len(lavish.passages) == 3
+    layout = grounded([passage("x")], window=400)
+    spare = prompt_words(lavish) - prompt_words(layout) + words("x") + 2
+    # Room for all three passages' lines, but not for the key lines on top.
+    window = words("[1] (manual.pdf) x") + spare + 60
+    tight = grounded(plate, window=window)
+    assert 0 < len(tight.passages) < 3
+    assert "Most relevant lines:" in tight.input
+    assert prompt_words(tight) <= window - 20
+
+
+def test_it_gives_passages_their_share_beside_a_long_history():
+    history = [sentences(40)] * 6  # far more than the window
+    prompt = grounded([passage(sentences(10)), passage(sentences(10))], window=300, history=history)
+    assert prompt.passages  # at least half of the room stays theirs
+    assert prompt_words(prompt) <= 300 - 20
 
 
 # -- fit_passages -------------------------------------------------------------
