@@ -40,7 +40,7 @@ from llm.retrieval.bm25 import Bm25Index  # noqa: E402
 from llm.retrieval.loaders import detect_kind, load_pages  # noqa: E402
 from llm.retrieval.passages import Passage  # noqa: E402
 from llm.retrieval.search import hybrid_search  # noqa: E402
-from llm.retrieval.splitting import SplitKnobs, split_pages  # noqa: E402
+from llm.retrieval.splitting import SplitKnobs, searchable_text, split_pages  # noqa: E402
 
 INDEX_CHUNKS = 10_000
 SEARCH_REPEATS = 5
@@ -115,7 +115,8 @@ def build_corpus(folder: Path, knobs: SplitKnobs) -> Corpus:
     manual_ids = [chunk.chunk_id for chunk in chunks]
     pages += _ingest_all(fillers, chunks, knobs)
     chunks = chunks[:INDEX_CHUNKS]
-    bm25 = Bm25Index.build(ids=[c.chunk_id for c in chunks], texts=[c.text for c in chunks])
+    texts = [searchable_text(c.text, filename=c.filename, heading=c.heading) for c in chunks]
+    bm25 = Bm25Index.build(ids=[c.chunk_id for c in chunks], texts=texts)
     seconds = time.perf_counter() - start
     return Corpus(chunks, manual_ids, pages, manual_pages, manual_seconds, seconds, bm25)
 

@@ -22,6 +22,7 @@ from django.db.models import QuerySet
 
 from documents.models import Chunk, SearchIndex
 from llm.retrieval.bm25 import Bm25Index
+from llm.retrieval.splitting import searchable_text
 from llm.retrieval.vectors import VectorIndex, embed_texts, embeddings_for
 
 # Loaded indexes kept per process, least recently used dropped first.
@@ -65,16 +66,24 @@ def embed(texts: list[str], *, progress: Callable[[float], None]) -> list[bytes]
 def index_write(*, owner_id: int, version: int, chunks: QuerySet[Chunk]) -> Built:
     """Build and save version ``version`` of an owner's index from ``chunks``."""
     rows = list(
-        chunks.values_list("id", "document_id", "text", "embedding", "document__embedding_model")
+        chunks.values_list(
+            "id",
+            "document_id",
+            "text",
+            "embedding",
+            "document__embedding_model",
+            "document__filename",
+            "heading",
+        )
     )
     ids = [row[0] for row in rows]
-    texts = [row[2] for row in rows]
+    texts = [searchable_text(row[2], filename=row[5], heading=row[6]) for row in rows]
     folder = _folder(owner_id, version)
     folder.mkdir(parents=True, exist_ok=True)
     Bm25Index.build(ids=ids, texts=texts).save(folder / "bm25")
     model = embedding_model_name()
     if model:
-        vectors = _vectors_for(rows, model)
+        vectors = _vectors_for(rows, texts, model)
         VectorIndex.build(
             ids=ids, texts=texts, vectors=vectors, embeddings=embeddings_for(model)
         ).save(folder / "vectors")
@@ -135,11 +144,12 @@ def _load(owner_id: int, version: int) -> OwnerIndex:
     )
 
 
-def _vectors_for(rows: list[tuple], model: str) -> list[list[float]]:
-    """Stored vectors, embedding now any chunk stored without one or by another model."""
+def _vectors_for(rows: list[tuple], texts: list[str], model: str) -> list[list[float]]:
+    """Stored vectors, embedding now (``texts``, as indexed) any chunk stored without
+    one or by another model."""
     missing = [index for index, row in enumerate(rows) if row[3] is None or row[4] != model]
     fresh = (
-        embed_texts(embeddings_for(model), [rows[index][2] for index in missing]) if missing else []
+        embed_texts(embeddings_for(model), [texts[index] for index in missing]) if missing else []
     )
     vectors = [None if row[3] is None else _unpack(row[3]) for row in rows]
     for index, vector in zip(missing, fresh, strict=True):

@@ -28,7 +28,7 @@ from chat.refusals import Refusal
 from documents import indexes
 from documents.models import Chunk, Document, SearchIndex
 from llm.retrieval.loaders import DocumentError, detect_kind, load_pages
-from llm.retrieval.splitting import SplitKnobs, split_pages
+from llm.retrieval.splitting import SplitKnobs, searchable_text, split_pages
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,14 @@ def document_index(*, document_id: int) -> None:
         pieces = _passages_of(document)
         _state(document, Document.Status.INDEXING, 0.4)
         vectors = indexes.embed(
-            [piece.page_content for piece in pieces],
+            [
+                searchable_text(
+                    piece.page_content,
+                    filename=document.filename,
+                    heading=piece.metadata.get("heading") or "",
+                )
+                for piece in pieces
+            ],
             progress=lambda share: _state(document, Document.Status.INDEXING, 0.4 + 0.5 * share),
         )
         _commit_ready(document, pieces, vectors)

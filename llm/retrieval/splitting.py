@@ -8,6 +8,7 @@ Markdown is cut at its headings first, so a chunk knows its section.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from langchain_core.documents import Document
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
@@ -64,3 +65,14 @@ def _markdown_sections(pages: list[Document]) -> list[Document]:
             }
             sections.append(section)
     return sections
+
+
+def searchable_text(text: str, *, filename: str, heading: str = "") -> str:
+    """What a chunk is indexed under: its text after its file's name and its heading.
+
+    A chunk deep in a manual seldom names the product ("Charger: TC-36"); the
+    file name ("trelvo-e-city-3.pdf") and the section do, so a question naming
+    them finds it. Only the index sees this; the passage shown is the text.
+    """
+    title = Path(filename).stem.replace("-", " ").replace("_", " ")
+    return "\n".join(part for part in (title, heading, text) if part)

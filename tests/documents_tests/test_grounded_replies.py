@@ -181,3 +181,18 @@ def test_retrieval_turns_hybrid_with_a_local_embedding_model(
     assert index.vectors is not None
     passages = selectors.passages_for(owner=alice, query="warranty", scope={document.pk}, k=3)
     assert passages and {p.document_id for p in passages} == {document.pk}
+
+
+def test_a_question_naming_the_file_finds_a_passage_that_does_not(alice, conversation, upload):
+    """Chunks are indexed under their file's name and heading; the passage shown is
+    the chunk's own text."""
+    ids = {
+        upload(
+            alice, name, "## Box contents\n\nCharger: " + code + ".\n", conversation=conversation
+        ).pk
+        for name, code in [("trelvo-e-city-3.md", "TC-36"), ("norda-trail-9.md", "XR-9")]
+    }
+    question = "Which charger comes with the Trelvo E-City 3?"
+    [best, *_] = selectors.passages_for(owner=alice, query=question, scope=ids, k=2)
+    assert best.filename == "trelvo-e-city-3.md"
+    assert "TC-36" in best.text and "Trelvo" not in best.text

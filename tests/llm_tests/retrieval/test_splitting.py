@@ -74,3 +74,11 @@ def test_it_uses_the_default_knobs():
     chunks = split_pages([page(sentences("router", 100))], kind="text")
     assert max(len(chunk.page_content) for chunk in chunks) <= SplitKnobs().chunk_chars
     assert len(chunks) > 3
+
+
+def test_a_chunk_is_indexed_under_its_file_name_and_heading():
+    from llm.retrieval.splitting import searchable_text
+
+    indexed = searchable_text("Charger: TC-36.", filename="trelvo-e-city_3.pdf", heading="Box")
+    assert indexed == "trelvo e city 3\nBox\nCharger: TC-36."
+    assert searchable_text("Text.", filename="notes.txt") == "notes\nText."
