@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_core.documents import Document
 
-from llm.retrieval.splitting import SplitKnobs, split_pages
+from llm.retrieval.splitting import SplitKnobs, searchable_text, split_pages
 
 SMALL = SplitKnobs(chunk_chars=200, overlap_chars=40)
 
@@ -77,8 +77,6 @@ def test_it_uses_the_default_knobs():
 
 
 def test_a_chunk_is_indexed_under_its_file_name_and_heading():
-    from llm.retrieval.splitting import searchable_text
-
     indexed = searchable_text("Charger: TC-36.", filename="trelvo-e-city_3.pdf", heading="Box")
     assert indexed == "trelvo e city 3\nBox\nCharger: TC-36."
     assert searchable_text("Text.", filename="notes.txt") == "notes\nText."
