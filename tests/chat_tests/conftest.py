@@ -72,16 +72,13 @@ def page_events() -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def dialog_answer() -> str:
-    """How the page answers alert/confirm: ``dismiss``; a module may override it."""
-    return "dismiss"
+def page(browser, page_events: dict[str, list[str]], request: pytest.FixtureRequest):
+    """A fresh browser context; a screenshot lands in test-results/ on failure.
 
-
-@pytest.fixture
-def page(
-    browser, page_events: dict[str, list[str]], dialog_answer: str, request: pytest.FixtureRequest
-):
-    """A fresh browser context; a screenshot lands in test-results/ on failure."""
+    Dialogs (alert, confirm) are dismissed, unless the test module says
+    ``DIALOG_ANSWER = "accept"``.
+    """
+    dialog_answer = getattr(request.module, "DIALOG_ANSWER", "dismiss")
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(15_000)

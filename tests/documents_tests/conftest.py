@@ -17,7 +17,6 @@ from documents import services
 from documents.models import Document
 from tests.chat_tests.conftest import (  # noqa: F401  (browser fixtures and hook, shared)
     browser,
-    dialog_answer,
     page,
     page_events,
     pytest_runtest_makereport,

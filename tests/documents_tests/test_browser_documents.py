@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 REPLY = '[data-testid="message"][data-role="assistant"]'
 QUESTION = "How often should I descale the Kettle K-40?"
 PASSAGE = "Descale the Kettle K-40 every 6 weeks with citric acid."
+DIALOG_ANSWER = "accept"  # the library's delete asks confirm() first
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +41,6 @@ def live_server_url(
         asgi_server(env, logs / "server.log") as url,
     ):
         yield url
-
-
-@pytest.fixture
-def dialog_answer() -> str:
-    """Accept confirm(): the library's delete asks first."""
-    return "accept"
 
 
 @pytest.fixture
