@@ -59,3 +59,15 @@ def live_server_url(
     log = tmp_path_factory.mktemp("server") / "server.log"
     with asgi_server(env, log) as url:
         yield url
+
+
+@pytest.fixture
+def carol(django_user_model):
+    """Staff: a superuser who reviews feedback."""
+    return django_user_model.objects.create_superuser("carol", password="carol-password-1")
+
+
+@pytest.fixture
+def staff_client(client, carol) -> Client:
+    client.force_login(carol)
+    return client

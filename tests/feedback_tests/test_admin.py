@@ -22,17 +22,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def carol(django_user_model):
-    return django_user_model.objects.create_superuser("carol", password="carol-password-1")
-
-
-@pytest.fixture
-def staff_client(client, carol):
-    client.force_login(carol)
-    return client
-
-
-@pytest.fixture
 def replies(alice):
     conversation = chat_services.conversation_create(owner=alice)
     _, replies = exchange(conversation, "Say <b>hi</b>", ["<script>alert(1)</script>", "Hello."])

@@ -27,17 +27,6 @@ PASSAGES = [
 
 
 @pytest.fixture
-def carol(django_user_model):
-    return django_user_model.objects.create_superuser("carol", password="carol-pw-1")
-
-
-@pytest.fixture
-def staff_client(client, carol):
-    client.force_login(carol)
-    return client
-
-
-@pytest.fixture
 def grounded(alice) -> list:
     """Two sibling replies of alice's that answered from PASSAGES: one good, one bad."""
     conversation = chat_services.conversation_create(owner=alice)
