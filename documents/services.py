@@ -107,18 +107,7 @@ def document_index(*, document_id: int) -> None:
         _state(document, Document.Status.PARSING, 0.05)
         pieces = _passages_of(document)
         _state(document, Document.Status.INDEXING, 0.4)
-        vectors = indexes.embed(
-            [
-                searchable_text(
-                    piece.page_content,
-                    filename=document.filename,
-                    heading=piece.metadata.get("heading") or "",
-                )
-                for piece in pieces
-            ],
-            progress=lambda share: _state(document, Document.Status.INDEXING, 0.4 + 0.5 * share),
-        )
-        _commit_ready(document, pieces, vectors)
+        _commit_ready(document, pieces, _vectors_of(document, pieces))
     except DocumentError as error:
         _fail(document, error.code, error.message)
     except SoftTimeLimitExceeded:
@@ -220,6 +209,22 @@ def _passages_of(document: Document) -> list:
         raise DocumentError("empty_document", f"{document.filename} has no text to search.")
     _state(document, Document.Status.PARSING, 0.3)
     return pieces
+
+
+def _vectors_of(document: Document, pieces: list) -> list[bytes] | None:
+    """The pieces' vectors (None without an embedding model), embedded as indexed."""
+    texts = [
+        searchable_text(
+            piece.page_content,
+            filename=document.filename,
+            heading=piece.metadata.get("heading") or "",
+        )
+        for piece in pieces
+    ]
+    return indexes.embed(
+        texts,
+        progress=lambda share: _state(document, Document.Status.INDEXING, 0.4 + 0.5 * share),
+    )
 
 
 def _commit_ready(document: Document, pieces: list, vectors: list[bytes] | None) -> None:
