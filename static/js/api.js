@@ -21,15 +21,17 @@ function csrfToken() {
   return document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 }
 
+// `body` is sent as JSON, or as multipart when it is FormData (an upload).
 export async function request(method, path, body) {
   const headers = { Accept: "application/json" };
+  const form = body instanceof FormData;
   if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
   let response;
   try {
     response = await fetch(path, {
       method, headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || form ? body : JSON.stringify(body),
     });
   } catch {
     throw new ApiError(0, { error: { message: "Could not reach the server." } });

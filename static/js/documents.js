@@ -26,24 +26,18 @@ async function upload(file, { conversation = null } = {}) {
   form.append("file", file);
   form.append("size", String(file.size)); // fewer bytes arriving is refused, not indexed
   if (conversation !== null) form.append("conversation", String(conversation));
-  let response;
   try {
-    response = await fetch(ROOT, {
-      method: "POST", body: form, credentials: "same-origin",
-      headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
-    });
-  } catch {
-    throw new ApiError(0, { error: { message: `Could not upload ${file.name}: the server is out of reach.` } });
+    return await request("POST", ROOT, form);
+  } catch (error) {
+    if (error.status === 0) {
+      throw new ApiError(0, { error: { message: `Could not upload ${file.name}: the server is out of reach.` } });
+    }
+    // A proxy in front may refuse a large body before Django can say why.
+    if (error.status === 413 && error.code === "http_error") {
+      throw new ApiError(413, { error: { message: `${file.name} is too large.` } });
+    }
+    throw error;
   }
-  const data = await response.json().catch(() => null);
-  if (response.ok) return data;
-  // A proxy in front may refuse a large body before Django can say why.
-  if (response.status === 413 && !data?.error) throw new ApiError(413, { error: { message: `${file.name} is too large.` } });
-  throw new ApiError(response.status, data);
-}
-
-function csrfToken() {
-  return document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 }
 
 // One line about where a document stands, for people.
