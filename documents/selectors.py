@@ -27,7 +27,7 @@ def document_list(
 
 
 def document_get(*, owner: AbstractBaseUser, document_id: object) -> Document:
-    document = Document.objects.filter(owner=owner, pk=_id(document_id, "document")).first()
+    document = Document.objects.filter(owner=owner, pk=parse_id(document_id, "document")).first()
     if document is None:
         raise Refusal("not_found", "No such document.", "document")
     return document
@@ -35,7 +35,7 @@ def document_get(*, owner: AbstractBaseUser, document_id: object) -> Document:
 
 def passage_get(*, owner: AbstractBaseUser, chunk_id: object) -> Chunk:
     chunk = (
-        Chunk.objects.filter(owner=owner, pk=_id(chunk_id, "passage"))
+        Chunk.objects.filter(owner=owner, pk=parse_id(chunk_id, "passage"))
         .select_related("document")
         .first()
     )
@@ -55,7 +55,7 @@ def search_scope(
     """
     ready = Document.objects.filter(owner=owner, status=Document.Status.READY)
     if document_ids is not None:
-        wanted = {_id(value, "documents") for value in document_ids}
+        wanted = {parse_id(value, "documents") for value in document_ids}
         found = set(ready.filter(pk__in=wanted).values_list("pk", flat=True))
         if found != wanted:
             raise Refusal("not_found", "No such document.", "documents")
@@ -91,7 +91,14 @@ def passage_of(chunk: Chunk, score: float = 0.0) -> Passage:
     )
 
 
-def _id(value: object, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+def parse_id(value: object, field: str) -> int:
+    """``value`` as a row id, or a Refusal naming ``field`` (``"²"`` is a digit to
+    ``str.isdigit`` but not to ``int``: only ASCII digits pass)."""
+    text = str(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | str)
+        or not (text.isascii() and text.isdigit())
+    ):
         raise Refusal("invalid", f"A {field} id must be a positive whole number.", field)
     return int(value)

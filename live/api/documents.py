@@ -76,21 +76,18 @@ class PassageApi(ApiView):
 def _conversation(request: HttpRequest, value: str | None) -> Conversation | None:
     if value in (None, ""):
         return None
-    if not value.isdigit():
-        raise Refusal(
-            "invalid", "A conversation id must be a positive whole number.", "conversation"
-        )
-    return chat_selectors.conversation_get(owner=request.user, conversation_id=int(value))
+    conversation_id = selectors.parse_id(value, "conversation")
+    return chat_selectors.conversation_get(owner=request.user, conversation_id=conversation_id)
 
 
 def _declared_size(value: str | None) -> int | None:
     if value in (None, ""):
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise Refusal("invalid", "The size must be the file's length in bytes.", "size")
     return int(value)
 
 
 def _int_header(request: HttpRequest, name: str) -> int:
     value = request.META.get(name, "")
-    return int(value) if str(value).isdigit() else 0
+    return int(value) if value.isascii() and value.isdigit() else 0

@@ -122,6 +122,18 @@ def test_it_keeps_each_owners_documents_and_passages_to_them(
     assert Document.objects.count() == 1
 
 
+@pytest.mark.parametrize("bad", ["abc", "\u00b2", "-1"])
+def test_it_refuses_an_id_that_is_not_a_whole_number(alice_client, bad):
+    """ "²" is a digit to str.isdigit but not to int(): still a 400, never a 500."""
+    for path in (f"/api/documents/{bad}", f"/api/passages/{bad}"):
+        answer = alice_client.get(path)
+        assert answer.status_code == 400, path
+        assert answer.json()["error"]["code"] == "invalid"
+    answer = alice_client.get(f"/api/documents/?conversation={bad}")
+    assert answer.status_code == 400
+    assert answer.json()["error"]["field"] == "conversation"
+
+
 def test_it_answers_401_to_a_visitor(client):
     assert client.get("/api/documents/").status_code == 401
 
