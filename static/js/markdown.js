@@ -83,6 +83,8 @@ function decorateCodeBlocks(fragment) {
     const copy = iconButton("copy", "Copy code", { className: "code-copy", "data-testid": "copy-code" });
     copy.addEventListener("click", () => copyWithFeedback(copy, pre.textContent));
     const block = el("div", { className: "code-block" });
+    // A long line scrolls sideways: keyboard users reach it with Tab.
+    pre.tabIndex = 0;
     pre.replaceWith(block);
     block.append(el("div", { className: "code-header" }, el("span", { text: language }), copy), pre);
   }

@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from chat.models import Conversation, Message
+from tests.support.browsing import serious_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -139,6 +140,31 @@ def test_it_renders_model_markdown_without_running_anything(
     # Highlighted after sanitising: the code's markup is still escaped text.
     assert "<span class=\"hljs-string\">'&lt;script&gt;alert(3)&lt;/script&gt;'</span>" in html
     assert page_events == {"errors": [], "dialogs": []}
+
+
+def test_rendered_code_blocks_have_no_serious_accessibility_findings(browser, live_server_url: str):
+    """A code block with a line wider than a phone: its header is legible and the
+    block that scrolls sideways is reachable from the keyboard. Rendered into the
+    chat page itself, so the page's own styles apply."""
+    # bypass_csp: the page's own policy would refuse the injected axe script.
+    context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
+    page = context.new_page()
+    sign_up(page, live_server_url, "hal")
+    markdown = "Here:\n\n```python\nprint('" + "a" * 200 + "')\n```"
+    page.evaluate(
+        """async (text) => {
+            const { renderMarkdown } = await import("/static/js/markdown.js");
+            const host = document.createElement("div");
+            host.className = "markdown";
+            document.querySelector("main").append(host);
+            renderMarkdown(host, text);
+        }""",
+        markdown,
+    )
+    expect(page.locator(".code-block pre")).to_have_attribute("tabindex", "0")
+    found = serious_violations(page)
+    context.close()
+    assert found == []
 
 
 def test_it_saves_settings_and_shows_field_errors(page: Page, live_server_url: str):
