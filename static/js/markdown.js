@@ -47,6 +47,8 @@ export function renderMarkdown(target, text, { streaming = false } = {}) {
   const fragment = DOMPurify.sanitize(parser.parse(text), PURIFY_CONFIG);
   for (const code of fragment.querySelectorAll("pre > code")) highlight(code);
   decorateCodeBlocks(fragment);
+  // Tables scroll sideways when wide (see chat.css): reachable with Tab too.
+  for (const table of fragment.querySelectorAll("table")) table.tabIndex = 0;
   if (streaming) placeCursor(fragment);
   target.replaceChildren(fragment);
 }

@@ -143,14 +143,18 @@ def test_it_renders_model_markdown_without_running_anything(
 
 
 def test_rendered_code_blocks_have_no_serious_accessibility_findings(browser, live_server_url: str):
-    """A code block with a line wider than a phone: its header is legible and the
-    block that scrolls sideways is reachable from the keyboard. Rendered into the
+    """A code block and a table wider than a phone: the code header is legible and
+    what scrolls sideways is reachable from the keyboard. Rendered into the
     chat page itself, so the page's own styles apply."""
     # bypass_csp: the page's own policy would refuse the injected axe script.
     context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
     page = context.new_page()
     sign_up(page, live_server_url, "hal")
-    markdown = "Here:\n\n```python\nprint('" + "a" * 200 + "')\n```"
+    wide = " ".join(["word"] * 60)
+    markdown = (
+        "Here:\n\n```python\nprint('" + "a" * 200 + "')\n```\n\n"
+        f"| a | b |\n|---|---|\n| {wide.replace(' ', '-')} | {wide.replace(' ', '-')} |\n"
+    )
     page.evaluate(
         """async (text) => {
             const { renderMarkdown } = await import("/static/js/markdown.js");
@@ -162,6 +166,7 @@ def test_rendered_code_blocks_have_no_serious_accessibility_findings(browser, li
         markdown,
     )
     expect(page.locator(".code-block pre")).to_have_attribute("tabindex", "0")
+    expect(page.locator(".markdown table")).to_have_attribute("tabindex", "0")
     found = serious_violations(page)
     context.close()
     assert found == []
