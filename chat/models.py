@@ -1,5 +1,13 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+
+
+def grounded(path: str = "") -> Q:
+    """The query form of ``Message.grounded``: retrieved passages were in the
+    reply's prompt. ``path`` reaches the message from another model, e.g.
+    ``grounded("message__")`` on ratings."""
+    return ~Q(**{f"{path}sources": []})
 
 
 class Conversation(models.Model):
@@ -74,7 +82,7 @@ class Message(models.Model):
 
     @property
     def grounded(self) -> bool:
-        """Whether retrieved passages were in this reply's prompt."""
+        """Whether retrieved passages were in this reply's prompt (in a query: ``grounded()``)."""
         return bool(self.sources)
 
     @property

@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from chat.models import grounded
 from feedback import services, stats
 from feedback.exports import ANY_STATUS, FORMATS, export_rows
 from feedback.models import ALL_REASONS, FeedbackProfile, PreferencePair, Rating, ReviewStatus
@@ -51,9 +52,9 @@ class GroundedFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.exclude(message__sources=[])
+            return queryset.filter(grounded("message__"))
         if self.value() == "no":
-            return queryset.filter(message__sources=[])
+            return queryset.exclude(grounded("message__"))
         return queryset
 
 

@@ -179,7 +179,7 @@ _OWN_REPLY_SQL = """
     SELECT m.id, m.parent_id, m.conversation_id, m.status, m.model_version,
            (SELECT COUNT(*) FROM chat_message s WHERE s.parent_id = m.parent_id)
                AS sibling_count,
-           m.sources <> '[]' AS grounded,
+           m.sources <> '[]' AS grounded,  -- Message.grounded
            EXISTS (SELECT 1 FROM feedback_feedbackprofile p
                    WHERE p.user_id = %(user)s AND p.trusted) AS author_trusted
     FROM chat_message m JOIN chat_conversation c ON c.id = m.conversation_id

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 
-from chat.models import Message
+from chat.models import Message, grounded
 from feedback.models import ALL_REASONS, Rating
 
 
@@ -76,17 +76,16 @@ def version_stats() -> list[VersionStats]:
 
 def thumbs_by_version() -> dict[str, tuple[Thumbs, Thumbs]]:
     """Per version: its totals, and those of its grounded replies (plain = the rest)."""
-    grounded = ~Q(sources=[])
     served = (
         Message.objects.filter(role=Message.Role.ASSISTANT)
         .exclude(model_version="")
         .values("model_version")
-        .annotate(count=Count("id"), grounded=Count("id", filter=grounded))
+        .annotate(count=Count("id"), grounded=Count("id", filter=grounded()))
     )
     by_version: dict[str, tuple[Thumbs, Thumbs]] = {}
     for row in served:
         by_version[row["model_version"]] = (Thumbs(row["count"]), Thumbs(row["grounded"]))
-    up, rated_grounded = Q(value=Rating.Value.UP), ~Q(message__sources=[])
+    up, rated_grounded = Q(value=Rating.Value.UP), grounded("message__")
     rated = Rating.objects.values("model_version").annotate(
         count=Count("id"),
         ups=Count("id", filter=up),
