@@ -34,12 +34,13 @@ from benchmarks.retrieval_corpus import (  # noqa: E402
     QUESTIONS,
     Question,
     filler_documents,
+    follow_up,
     write_manuals,
 )
 from llm.retrieval.bm25 import Bm25Index  # noqa: E402
 from llm.retrieval.loaders import detect_kind, load_pages  # noqa: E402
 from llm.retrieval.passages import Passage  # noqa: E402
-from llm.retrieval.search import hybrid_search  # noqa: E402
+from llm.retrieval.search import follow_up_search  # noqa: E402
 from llm.retrieval.splitting import SplitKnobs, searchable_text, split_pages  # noqa: E402
 
 INDEX_CHUNKS = 10_000
@@ -155,17 +156,44 @@ def holds_answer(text: str, question: Question) -> bool:
     )
 
 
-def search(corpus: Corpus, question: Question, *, k: int, allowed) -> list[tuple[int, float]]:
-    # The app searches BM25 alone when no embedding model is configured (the default).
-    return hybrid_search(question.text, bm25=corpus.bm25, vectors=None, k=k, allowed=allowed)
+def search(
+    corpus: Corpus, text: str, *, k: int, allowed, earlier: str = ""
+) -> list[tuple[int, float]]:
+    # As the app searches: BM25 alone when no embedding model is configured (the
+    # default), with the user's previous message when there is one.
+    return follow_up_search(
+        text, earlier=earlier, bm25=corpus.bm25, vectors=None, k=k, allowed=allowed
+    )
 
 
-def recall(corpus: Corpus, *, k: int, allowed) -> float:
-    """Share of questions with a chunk of the right manual holding the answer in the top ``k``."""
+def asked_alone(question: Question) -> tuple[str, str]:
+    return "", question.text
+
+
+def follow_up_alone(question: Question) -> tuple[str, str]:
+    return "", follow_up(question)[1]
+
+
+def after_another_subject(question: Question) -> tuple[str, str]:
+    """The question, after one on the next manual's product."""
+    other = next(q for q in QUESTIONS if q.filename == _next_manual(question.filename))
+    return other.text, question.text
+
+
+def _next_manual(filename: str) -> str:
+    manuals = list(dict.fromkeys(q.filename for q in QUESTIONS))
+    return manuals[(manuals.index(filename) + 1) % len(manuals)]
+
+
+def recall(corpus: Corpus, *, k: int, allowed, turns=asked_alone) -> float:
+    """Share of questions with a chunk of the right manual holding the answer in the
+    top ``k``; ``turns(question)`` is (the user's previous message, the one searched)."""
     by_id = {chunk.chunk_id: chunk for chunk in corpus.chunks}
     found = 0
     for question in QUESTIONS:
-        hits = [by_id[chunk_id] for chunk_id, _ in search(corpus, question, k=k, allowed=allowed)]
+        earlier, text = turns(question)
+        hits = search(corpus, text, k=k, allowed=allowed, earlier=earlier)
+        hits = [by_id[chunk_id] for chunk_id, _ in hits]
         found += any(
             hit.filename == question.filename and holds_answer(hit.text, question) for hit in hits
         )
@@ -177,7 +205,7 @@ def search_milliseconds(corpus: Corpus, *, k: int, allowed) -> list[float]:
     for _ in range(SEARCH_REPEATS):
         for question in QUESTIONS:
             start = time.perf_counter()
-            search(corpus, question, k=k, allowed=allowed)
+            search(corpus, question.text, k=k, allowed=allowed)
             timings.append((time.perf_counter() - start) * 1000)
     return timings
 
@@ -185,7 +213,7 @@ def search_milliseconds(corpus: Corpus, *, k: int, allowed) -> list[float]:
 def passages_for(corpus: Corpus, question: Question, *, k: int) -> list:
     """The top ``k`` passages of the manuals, as the chain gets them."""
     by_id = {chunk.chunk_id: chunk for chunk in corpus.chunks}
-    hits = search(corpus, question, k=k, allowed=corpus.manual_ids)
+    hits = search(corpus, question.text, k=k, allowed=corpus.manual_ids)
     return [
         Passage(
             chunk_id=chunk_id,
@@ -251,6 +279,12 @@ def main() -> None:
     print(f"ingest_pages_per_s: {corpus.pages / corpus.seconds:.1f}")
     print(f"recall_at_{top_k}: {recall(corpus, k=top_k, allowed=corpus.manual_ids):.3f}")
     print(f"recall_at_{top_k}_all_chunks: {recall(corpus, k=top_k, allowed=None):.3f}")
+    for name, turns in [
+        ("follow_up_recall_at_{}_question_alone", follow_up_alone),
+        ("follow_up_recall_at_{}", follow_up),
+        ("new_subject_recall_at_{}", after_another_subject),
+    ]:
+        print(f"{name.format(top_k)}: {recall(corpus, k=top_k, allowed=None, turns=turns):.3f}")
     timings = search_milliseconds(corpus, k=top_k, allowed=corpus.manual_ids)
     print(f"retrieval_p50_ms: {percentile(timings, 0.5):.2f}")
     print(f"retrieval_p95_ms: {percentile(timings, 0.95):.2f}")

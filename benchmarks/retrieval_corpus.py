@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -726,3 +727,32 @@ def _filler_sentence(rng: random.Random, kind: str) -> str:
         pin=f"{rng.randint(0, 9999):04d}",
         years=rng.randint(2, 5),
     )
+
+
+# How the questions name each manual's product: follow-ups replace it by "it".
+PRODUCTS: dict[str, str] = {
+    "brevona-x2-manual.pdf": "Brevona X2",
+    "skylark-v7-guide.md": "Skylark V7",
+    "trelvo-e-city-3.html": "Trelvo E-City 3",
+    "greenvault-gc40.txt": "GreenVault GC-40",
+    "aquanest-p12.pdf": "Aquanest P12",
+    "norvik-ht9.md": "Norvik HT-9",
+    "mowbot-lumen-5.html": "Mowbot Lumen 5",
+    "quillon-sr2.txt": "Quillon SR-2",
+    "ostrava-k900-kiln.pdf": "Ostrava K-900",
+    "keyra-l3-smart-lock.md": "Keyra L3",
+}
+
+
+def follow_up(question: Question) -> tuple[str, str]:
+    """(earlier turn, follow-up): the product named once, then asked about as "it".
+
+    "What error code does the Brevona X2 show for a clogged filter?" becomes
+    "Tell me about the Brevona X2." then "What error code does it show for a
+    clogged filter?".
+    """
+    product = PRODUCTS[question.filename]
+    asked = re.sub(rf"(?:the )?{re.escape(product)}", "it", question.text)
+    if asked == question.text:
+        raise ValueError(f"{question.text!r} does not name {product!r}")
+    return f"Tell me about the {product}.", asked

@@ -11,7 +11,7 @@ from chat.refusals import Refusal
 from documents.indexes import owner_index
 from documents.models import Chunk, Document
 from llm.retrieval.passages import Passage
-from llm.retrieval.search import hybrid_search
+from llm.retrieval.search import follow_up_search
 
 
 def document_list(
@@ -66,13 +66,18 @@ def search_scope(
     return set(ready.filter(scope).values_list("pk", flat=True))
 
 
-def passages_for(*, owner: AbstractBaseUser, query: str, scope: set[int], k: int) -> list[Passage]:
-    """The ``k`` passages of the documents in ``scope`` that best match ``query``."""
+def passages_for(
+    *, owner: AbstractBaseUser, query: str, scope: set[int], k: int, earlier: str = ""
+) -> list[Passage]:
+    """The ``k`` passages of the documents in ``scope`` that best match ``query``,
+    read as a follow-up to ``earlier`` (the user's previous message) if given."""
     index = owner_index(owner.pk) if scope else None
     if index is None:
         return []
     allowed = [chunk for chunk, document in index.chunk_documents.items() if document in scope]
-    hits = hybrid_search(query, bm25=index.bm25, vectors=index.vectors, k=k, allowed=allowed)
+    hits = follow_up_search(
+        query, earlier=earlier, bm25=index.bm25, vectors=index.vectors, k=k, allowed=allowed
+    )
     # The owner filter again: whatever an index file says, no one else's text comes back.
     chunks = Chunk.objects.filter(owner=owner, pk__in=[chunk for chunk, _ in hits])
     by_id = {chunk.pk: chunk for chunk in chunks.select_related("document")}

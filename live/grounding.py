@@ -37,7 +37,8 @@ def grounding_step(*, conversation: Conversation) -> Runnable:
 
 
 def _ground(conversation: Conversation, inputs: dict) -> dict:
-    passages = _retrieve(conversation, inputs["input"])
+    earlier = [message.text for message in inputs["history"] if message.type == "human"]
+    passages = _retrieve(conversation, inputs["input"], earlier=earlier[-1] if earlier else "")
     if not passages:
         return {**inputs, "passages": []}
     measure = prompt_measure(settings.CHAT_MODEL, str(settings.MODEL_CACHE_DIR))
@@ -59,10 +60,16 @@ def _ground(conversation: Conversation, inputs: dict) -> dict:
     }
 
 
-def _retrieve(conversation: Conversation, question: str) -> list[Passage]:
+def _retrieve(conversation: Conversation, question: str, *, earlier: str) -> list[Passage]:
+    """The passages for ``question``, a follow-up to ``earlier`` (the user's
+    previous message: "and its warranty?" searches with the product it named)."""
     scope = selectors.search_scope(owner=conversation.owner, conversation=conversation)
     if not scope:
         return []
     return selectors.passages_for(
-        owner=conversation.owner, query=question, scope=scope, k=settings.DOCUMENTS_TOP_K
+        owner=conversation.owner,
+        query=question,
+        earlier=earlier,
+        scope=scope,
+        k=settings.DOCUMENTS_TOP_K,
     )

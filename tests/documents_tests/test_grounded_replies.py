@@ -86,6 +86,31 @@ async def test_the_reply_marks_the_passages_it_drew_on(tiny_engine, alice, conve
     assert [s["number"] for s in finished.sources if s["cited"]] == [quoted["number"]]
 
 
+TOASTER = (
+    "# Toaster T-9 manual\n\n## Warranty\n\n"
+    "Warranty terms: the warranty lasts 14 months; a warranty claim needs the receipt.\n"
+)
+
+
+async def test_a_follow_up_question_searches_with_the_subject_named_before(
+    tiny_engine, alice, conversation, upload
+):
+    """ "How long does the warranty last?" alone prefers the toaster's wordier
+    warranty passage; after "Tell me about the Kettle K-40." it is the kettle's."""
+    add = database_sync_to_async(upload)
+    kettle = await add(alice, "kettle.md", MANUAL, conversation=conversation)
+    toaster = await add(alice, "toaster.md", TOASTER, conversation=conversation)
+    follow_up = "How long does the warranty last?"
+
+    alone = of_type(await ask(tiny_engine, alice, conversation, follow_up), "sources")[0]
+    assert alone["sources"][0]["document"] == toaster.pk
+
+    first = await ask(tiny_engine, alice, conversation, "Tell me about the Kettle K-40.")
+    reply = of_type(first, "reply_done")[0]["message"]["id"]
+    after = await ask(tiny_engine, alice, conversation, follow_up, parent=reply)
+    assert of_type(after, "sources")[0]["sources"][0]["document"] == kettle.pk
+
+
 async def test_a_plain_conversation_gets_a_plain_reply(tiny_engine, alice, conversation):
     frames = await ask(tiny_engine, alice, conversation)
     assert of_type(frames, "sources") == []

@@ -1,4 +1,5 @@
-"""hybrid_search: BM25 and vectors fused by rank, or BM25 alone without a model."""
+"""hybrid_search: BM25 and vectors fused by rank, or BM25 alone without a model;
+follow_up_search: a conversation's newest question with the turn before it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 
 from llm.retrieval.bm25 import Bm25Index
 from llm.retrieval.fusion import reciprocal_rank_fusion
-from llm.retrieval.search import hybrid_search
+from llm.retrieval.search import follow_up_search, hybrid_search
 from llm.retrieval.vectors import VectorIndex, embed_texts
 
 ALICE = {1, 2, 3, 4}
@@ -75,3 +76,76 @@ def test_it_honours_k(bm25, vectors):
     """No more than k come back however many candidates each search gives."""
     hits = hybrid_search("router", bm25=bm25, vectors=vectors, k=2, allowed=None, candidates=20)
     assert len(hits) == 2
+
+
+PRODUCTS = {
+    20: "Brevona X2 warranty: the warranty covers three years, the warranty card is inside.",
+    21: "The Skylark V7 warranty covers one year.",
+    22: "The Brevona X2 descales in 27 minutes.",
+    23: "The Skylark V7 flies for 41 minutes.",
+}
+
+
+@pytest.fixture(scope="module")
+def products() -> Bm25Index:
+    return Bm25Index.build(ids=list(PRODUCTS), texts=list(PRODUCTS.values()))
+
+
+def test_a_follow_up_finds_the_passage_of_the_subject_named_before(products):
+    """ "How long is the warranty?" after the Skylark: the Skylark's warranty,
+    though the question alone prefers the Brevona's wordier one."""
+    question = "How long is the warranty?"
+    [(alone, _), *_] = hybrid_search(question, bm25=products, vectors=None, k=4, allowed=None)
+    assert alone == 20
+    hits = follow_up_search(
+        question,
+        earlier="Tell me about the Skylark V7.",
+        bm25=products,
+        vectors=None,
+        k=4,
+        allowed=None,
+    )
+    assert hits[0][0] == 21
+
+
+def test_a_question_on_a_new_subject_finds_its_own_passage(products, tiny_embeddings):
+    """The earlier turn does not pull the answer back to the old subject, with
+    BM25 alone or hybrid."""
+    texts = list(PRODUCTS.values())
+    vectors = VectorIndex.build(
+        ids=list(PRODUCTS),
+        texts=texts,
+        vectors=embed_texts(tiny_embeddings, texts),
+        embeddings=tiny_embeddings,
+    )
+    for index in (None, vectors):
+        hits = follow_up_search(
+            "How long does the Brevona X2 take to descale?",
+            earlier="How long is the Skylark V7 warranty?",
+            bm25=products,
+            vectors=index,
+            k=2,
+            allowed=None,
+        )
+        assert hits[0][0] == 22
+
+
+def test_a_follow_up_keeps_to_the_allowed_chunks(products):
+    hits = follow_up_search(
+        "How long is the warranty?",
+        earlier="Tell me about the Skylark V7.",
+        bm25=products,
+        vectors=None,
+        k=4,
+        allowed={20, 22},
+    )
+    assert hits and {chunk_id for chunk_id, _ in hits} <= {20, 22}
+
+
+def test_without_an_earlier_turn_it_is_the_plain_search(products):
+    question = "How long is the warranty?"
+    plain = hybrid_search(question, bm25=products, vectors=None, k=3, allowed=None)
+    assert (
+        follow_up_search(question, earlier=" ", bm25=products, vectors=None, k=3, allowed=None)
+        == plain
+    )
