@@ -22,17 +22,18 @@ function csrfToken() {
 }
 
 // `body` is sent as JSON, or as multipart when it is FormData (an upload).
-export async function request(method, path, body) {
+// `onUploadProgress(fraction)`, if given, follows the body's bytes on their way.
+export async function request(method, path, body, { onUploadProgress } = {}) {
   const headers = { Accept: "application/json" };
   const form = body instanceof FormData;
   if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
   if (body !== undefined && !form) headers["Content-Type"] = "application/json";
+  const payload = body === undefined || form ? body : JSON.stringify(body);
   let response;
   try {
-    response = await fetch(path, {
-      method, headers, credentials: "same-origin",
-      body: body === undefined || form ? body : JSON.stringify(body),
-    });
+    response = onUploadProgress
+      ? await sendTracked(method, path, headers, payload, onUploadProgress)
+      : await fetch(path, { method, headers, credentials: "same-origin", body: payload });
   } catch {
     throw new ApiError(0, { error: { message: "Could not reach the server." } });
   }
@@ -40,6 +41,26 @@ export async function request(method, path, body) {
   const data = await response.json().catch(() => null);
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
+}
+
+// fetch() reports no upload progress; XMLHttpRequest does. Resolves to a
+// Response, so request() reads the answer the same way either way.
+function sendTracked(method, path, headers, body, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, path);
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable && event.total > 0) onProgress(event.loaded / event.total);
+    });
+    xhr.addEventListener("load", () => resolve(new Response(xhr.status === 204 ? null : xhr.responseText, {
+      status: xhr.status,
+      headers: { "Content-Type": xhr.getResponseHeader("Content-Type") ?? "" },
+    })));
+    xhr.addEventListener("error", () => reject(new TypeError("The request did not reach the server.")));
+    xhr.addEventListener("abort", () => reject(new TypeError("The request was aborted.")));
+    xhr.send(body ?? null);
+  });
 }
 
 export const api = {

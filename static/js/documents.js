@@ -21,13 +21,14 @@ export const documentsApi = {
 
 // POST one file as multipart; resolves to the document (202) or throws the
 // server's refusal as an ApiError whose message is a sentence for people.
-async function upload(file, { conversation = null } = {}) {
+// `onProgress(fraction)` follows the bytes sent.
+async function upload(file, { conversation = null, onProgress } = {}) {
   const form = new FormData();
   form.append("file", file);
   form.append("size", String(file.size)); // fewer bytes arriving is refused, not indexed
   if (conversation !== null) form.append("conversation", String(conversation));
   try {
-    return await request("POST", ROOT, form);
+    return await request("POST", ROOT, form, { onUploadProgress: onProgress });
   } catch (error) {
     if (error.status === 0) {
       throw new ApiError(0, { error: { message: `Could not upload ${file.name}: the server is out of reach.` } });
@@ -43,7 +44,7 @@ async function upload(file, { conversation = null } = {}) {
 // One line about where a document stands, for people.
 export function describeState(document) {
   switch (document.status) {
-    case "uploading": return "Uploading…";
+    case "uploading": return `Uploading… ${Math.round((document.progress ?? 0) * 100)}%`;
     case "queued": return "Waiting to be read…";
     case "parsing": return "Reading the file…";
     case "indexing": return `Indexing… ${Math.round((document.progress ?? 0) * 100)}%`;
@@ -99,6 +100,14 @@ export class DocumentList {
     return document.id;
   }
 
+  // Bytes of an upload on its way: `fraction` of the file sent.
+  uploadProgress(temporaryId, fraction) {
+    const row = this.rows.get(temporaryId);
+    if (!row) return;
+    row.document = { ...row.document, progress: fraction };
+    this.show(row);
+  }
+
   // The upload answered: the temporary row becomes the document (or goes).
   settleUpload(temporaryId, document) {
     this.drop(temporaryId);
@@ -131,8 +140,8 @@ export class DocumentList {
   show({ document, element, parts }) {
     if (element.dataset.status !== document.status) element.dataset.status = document.status;
     setText(parts.state, describeState(document));
-    const indexing = document.status === "indexing" || document.status === "parsing";
-    parts.progress.hidden = !indexing;
+    const moving = ["uploading", "parsing", "indexing"].includes(document.status);
+    parts.progress.hidden = !moving;
     parts.progress.value = document.progress ?? 0;
     if (typeof document.id === "number") parts.name.href = `${ROOT}${document.id}/file`;
     parts.remove.hidden = document.status === "uploading";
@@ -218,7 +227,8 @@ export async function uploadFiles(files, list, { conversation = null } = {}) {
   for (const file of files) {
     const temporaryId = list.addUploading(file);
     try {
-      list.settleUpload(temporaryId, await documentsApi.upload(file, { conversation }));
+      const onProgress = (fraction) => list.uploadProgress(temporaryId, fraction);
+      list.settleUpload(temporaryId, await documentsApi.upload(file, { conversation, onProgress }));
     } catch (error) {
       list.settleUpload(temporaryId, null);
       list.refused(error.message);

@@ -206,6 +206,39 @@ def test_the_library_page_uploads_lists_and_deletes(
     assert page_events["errors"] == []
 
 
+# Every text a document row's state line shows, as it changes.
+RECORD_STATES = """() => {
+    window.seenStates = [];
+    new MutationObserver(() => {
+        for (const state of document.querySelectorAll('[data-testid="document-state"]')) {
+            if (window.seenStates.at(-1) !== state.textContent) window.seenStates.push(state.textContent);
+        }
+    }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def test_an_upload_shows_how_much_of_the_file_is_sent(
+    page: Page, live_server_url: str, dora, page_events
+):
+    """The row counts the bytes sent ("Uploading… 100%"), then the indexing."""
+    log_in(page, live_server_url, "dora")
+    page.goto(f"{live_server_url}/documents/")
+    expect(page.get_by_test_id("documents-loading")).to_be_hidden()
+    page.evaluate(RECORD_STATES)
+    with page.expect_file_chooser() as chooser:
+        page.get_by_test_id("library-upload").click()
+    text = "The Kettle K-40 boils a litre in three minutes.\n" * 20_000  # about 1 MB
+    chooser.value.set_files({"name": "big.txt", "mimeType": "text/plain", "buffer": text.encode()})
+    expect(page.get_by_test_id("document")).to_have_attribute(
+        "data-status", "ready", timeout=60_000
+    )
+    seen = page.evaluate("window.seenStates")
+    uploading = [state for state in seen if state.startswith("Uploading…")]
+    assert uploading and uploading[-1] == "Uploading… 100%", seen
+    assert seen.index(uploading[-1]) < len(seen) - 1  # then the server's states
+    assert page_events["errors"] == []
+
+
 def test_documents_and_sources_have_no_serious_accessibility_findings(
     browser,
     live_server_url: str,
