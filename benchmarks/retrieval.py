@@ -8,7 +8,10 @@ real SmolLM2 the way the chat chain does it: BM25 top DOCUMENTS_TOP_K of the
 manuals, fit_passages, grounded_prompt, a ChatPromptTemplate (system, history,
 human) and EngineChatModel over a LocalEngine, greedy, all questions sent at
 once so the engine batches them. The baseline is the same question with the
-same system prompt and no passages, in the same run.
+same system prompt and no passages, in the same run. Follow-ups are searched
+over all 10,000 chunks, where look-alike products compete: each question with
+its product replaced by "it" after "Tell me about the <product>.", alone and
+with that earlier turn; and each question after one on another product.
 
 Prints the figures one per line and ends with ``rag_fact_rate: <share of
 answers holding the fact, with retrieval>``. ``--answers FILE`` writes every
