@@ -145,4 +145,4 @@ stop_children() {
   fi
 }
 trap stop_children INT TERM HUP EXIT
-mkdir -p "$ROOT/var"
+mkdir -p "$ROOT/var" "${LOOPCHAT_DATA_DIR:-$ROOT/var}"
