@@ -106,17 +106,22 @@ def test_each_format_loads_and_is_accepted_by_its_trl_trainer(
     rated, tmp_path, tiny_model_dir, format
 ):
     """load_dataset("json") reads the file, and the TRL trainer prepares (tokenizes) it."""
-    from datasets import load_dataset
-
-    path = tmp_path / f"{format}.jsonl"
-    call_command("export_feedback", "--format", format, "--out", str(path))
-    dataset = load_dataset("json", data_files=str(path), split="train")
+    dataset = exported_dataset(format, tmp_path)
     trainer = _trainer_for(format, dataset, tiny_model_dir, tmp_path)
     prepared = trainer.train_dataset
     assert len(prepared) == len(dataset) > 0
     assert any(column.endswith(("input_ids", "_ids")) for column in prepared.column_names), (
         prepared.column_names
     )
+
+
+def exported_dataset(format: str, tmp_path):
+    """``export_feedback --format format`` to a file, read back as TRL reads it."""
+    from datasets import load_dataset
+
+    path = tmp_path / f"{format}.jsonl"
+    call_command("export_feedback", "--format", format, "--out", str(path))
+    return load_dataset("json", data_files=str(path), split="train")
 
 
 def _trainer_for(format, dataset, model_dir, tmp_path):

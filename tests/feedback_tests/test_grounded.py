@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 
 from chat import services as chat_services
@@ -15,7 +14,7 @@ from feedback import services
 from feedback.exports import export_rows
 from feedback.models import PreferencePair, Rating
 from feedback.stats import version_stats
-from tests.feedback_tests.test_export import _trainer_for
+from tests.feedback_tests.test_export import _trainer_for, exported_dataset
 from tests.support.factories import exchange, source
 
 pytestmark = pytest.mark.django_db
@@ -134,11 +133,7 @@ def test_grounded_and_plain_rows_together_load_into_each_trl_trainer(
     rated, tmp_path, tiny_model_dir, format
 ):
     """The sources column (present on some rows only) neither breaks loading nor TRL."""
-    from datasets import load_dataset
-
-    path = tmp_path / f"{format}.jsonl"
-    call_command("export_feedback", "--format", format, "--out", str(path))
-    dataset = load_dataset("json", data_files=str(path), split="train")
+    dataset = exported_dataset(format, tmp_path)
     assert "sources" in dataset.column_names
     assert {row["sources"] is None for row in dataset} == {False, True}  # grounded, plain
     prepared = _trainer_for(format, dataset, tiny_model_dir, tmp_path).train_dataset
