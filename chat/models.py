@@ -54,7 +54,11 @@ class Message(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
-    # The model version that wrote a reply, and exactly what it was shown.
+    # A reply the user wrote themselves under a reply they rated thumbs down
+    # ("Write a better reply"): a sibling of that reply, with no model version.
+    written_by_user = models.BooleanField(default=False)
+    # The model version that wrote a reply, and exactly what it was shown (for a
+    # written reply: the prompt of the reply it rewrote, the one its writer answered).
     model_version = models.CharField(max_length=200, blank=True)
     prompt_messages = models.JSONField(null=True, blank=True)
     # The passages retrieved into that prompt (a copy: deleting the document keeps

@@ -28,6 +28,11 @@ def message_data(message: Message) -> dict:
         "content": message.content,
         "status": message.status,
         "model_version": message.model_version,
+        # Who wrote it: "model", or "user" for the user's own turns and for a reply
+        # they wrote themselves under a thumbs-down ("Write a better reply").
+        "written_by": "user"
+        if message.role == Message.Role.USER or message.written_by_user
+        else "model",
         "finish_reason": message.finish_reason,
         "error": message.error,
         "sources": message.sources,

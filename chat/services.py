@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from chat.models import Conversation, Message
 from chat.refusals import Refusal
+from llm.retrieval.grounding import cited_numbers
+from llm.retrieval.passages import Passage
 from llm.sampling import InvalidSampling, SamplingParams
 
 TITLE_LENGTH = 60
@@ -163,6 +165,31 @@ def reply_finish(
     return reply
 
 
+def written_reply_save(*, rated: Message, content: str, written: Message | None = None) -> Message:
+    """The reply the user wrote instead of ``rated``: a finished sibling of it (the same
+    user message answered), marked as written by the user, with no model version.
+
+    It keeps the prompt ``rated`` was written from, the one its writer answered, so
+    exports put it under exactly what the model saw. Its sources are the same
+    passages, each marked cited by what the user's text drew on. ``written``, the
+    user's earlier text for the same reply, is rewritten in place (no second copy).
+    """
+    if written is None:
+        written = Message(
+            conversation_id=rated.conversation_id,
+            parent_id=rated.parent_id,
+            role=Message.Role.ASSISTANT,
+            written_by_user=True,
+        )
+    written.content = content
+    written.status = Message.Status.COMPLETE
+    written.prompt_messages = rated.prompt_messages
+    written.sources = _cited_sources(content, rated.sources)
+    written.save()
+    Conversation.objects.filter(pk=rated.conversation_id).update(updated_at=timezone.now())
+    return written
+
+
 def stale_replies_fail(*, older_than_seconds: int) -> int:
     """Mark replies left "streaming" by a process that died as failed, keeping
     the text of their last checkpoint."""
@@ -176,6 +203,24 @@ def stale_replies_fail(*, older_than_seconds: int) -> int:
 
 def _refuse(errors: dict[str, str]) -> None:
     raise Refusal("invalid", "Some settings are invalid.", fields=errors)
+
+
+def _cited_sources(content: str, sources: list[dict]) -> list[dict]:
+    """A copy of ``sources`` with ``cited`` set by what ``content`` used (as for a reply)."""
+    if not sources:
+        return []
+    passages = [
+        Passage(
+            chunk_id=source.get("chunk") or 0,
+            document_id=source.get("document") or 0,
+            filename=source.get("filename", ""),
+            text=source.get("text", ""),
+            number=source.get("number") or 0,
+        )
+        for source in sources
+    ]
+    used = set(cited_numbers(content, passages))
+    return [{**source, "cited": source.get("number") in used} for source in sources]
 
 
 def _title_from(content: str) -> str:

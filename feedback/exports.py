@@ -9,11 +9,16 @@ plain replies' rows have no such column). Feedback from users who opted out is n
 exported, and at most ``FEEDBACK_DAILY_TRAINING_CAP`` ratings (and pairs) per
 user per day count. Each row carries ``conversation_id`` so a later
 train/eval split can keep a conversation on one side.
+
+A reply the user wrote under a thumbs-down (a ``written`` pair) is a preference
+row like any pair (``dpo``, ``reward``: it chosen, the rated reply rejected)
+and a supervised example (``sft``), under the prompt of the reply it rewrote.
 """
 
 from __future__ import annotations
 
 import datetime
+import heapq
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -39,9 +44,25 @@ def export_rows(
     if format == "kto":
         return (unpaired_row(rating) for rating in ratings_for_training(status=status, since=since))
     if format == "sft":
-        ups = ratings_for_training(status=status, since=since).filter(value=Rating.Value.UP)
-        return (_sft_row(rating) for rating in ups)
+        return sft_rows(status=status, since=since)
     return pair_rows(pairs_for_training(status=status, since=since))
+
+
+def sft_rows(*, status: str = "approved", since: datetime.date | None = None) -> Iterator[dict]:
+    """The replies to imitate, oldest first: thumbs-up ones and the ones users wrote.
+
+    Written replies come from ``pairs_for_training`` (the pair is what staff review),
+    taken after its daily cap so they count against it as the pairs they are.
+    """
+    ups = ratings_for_training(status=status, since=since).filter(value=Rating.Value.UP)
+    pairs = pairs_for_training(status=status, since=since)
+    written = [pair for pair in pairs if pair.source == PreferencePair.Source.WRITTEN]
+    merged = heapq.merge(
+        ((rating.created_at, rating.message, "thumbs_up") for rating in ups),
+        ((pair.created_at, pair.chosen, "written") for pair in written),
+        key=lambda item: item[0],
+    )
+    return (_sft_row(reply, origin) for _, reply, origin in merged)
 
 
 def export_to_file(*, path: Path, format: str, status: str, since: datetime.date | None) -> int:
@@ -129,12 +150,13 @@ def unpaired_row(rating: Rating) -> dict:
     }
 
 
-def _sft_row(rating: Rating) -> dict:
-    reply = rating.message
+def _sft_row(reply: Message, origin: str) -> dict:
+    """``origin``: ``thumbs_up`` (a model reply rated up) or ``written`` (the user's own)."""
     return {
         "messages": [*reply.prompt_messages, *_assistant(reply)],
         "conversation_id": str(reply.conversation_id),
         "message_id": reply.pk,
+        "origin": origin,
         **sources_field(reply),
     }
 

@@ -107,6 +107,7 @@ class PreferencePair(Reviewable):
         EXPLICIT = "explicit"  # the user marked the better sibling
         DERIVED = "derived"  # siblings carry opposite ratings
         ARENA = "arena"  # a vote between two anonymous versions' replies
+        WRITTEN = "written"  # the user wrote the reply they wanted under a thumbs-down
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference_pairs"
@@ -131,9 +132,19 @@ class PreferencePair(Reviewable):
 
 
 class ReviewAction(models.Model):
-    """One reviewer's decision on one rating: the audit trail, and what undo reverts."""
+    """One reviewer's decision on one rating or one preference pair: the audit trail,
+    and what undo reverts. Exactly one of ``rating`` and ``pair`` is set."""
 
-    rating = models.ForeignKey(Rating, on_delete=models.CASCADE, related_name="review_actions")
+    rating = models.ForeignKey(
+        Rating, null=True, blank=True, on_delete=models.CASCADE, related_name="review_actions"
+    )
+    pair = models.ForeignKey(
+        PreferencePair,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="review_actions",
+    )
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -144,6 +155,19 @@ class ReviewAction(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["reviewer", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(rating__isnull=False, pair__isnull=True)
+                | models.Q(rating__isnull=True, pair__isnull=False),
+                name="review_action_has_one_target",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.reviewer} marked rating {self.rating_id} {self.status}"
+        target = f"rating {self.rating_id}" if self.rating_id else f"pair {self.pair_id}"
+        return f"{self.reviewer} marked {target} {self.status}"
+
+    @property
+    def target(self) -> Rating | PreferencePair:
+        """What was decided: the rating or the pair."""
+        return self.rating if self.rating_id else self.pair

@@ -22,15 +22,26 @@ def profile_get(*, user: AbstractBaseUser) -> FeedbackProfile:
 
 
 def conversation_feedback(*, user: AbstractBaseUser, conversation: Conversation) -> dict:
-    """The user's ratings by reply id and explicit choices by user-message id."""
+    """The user's ratings by reply id, explicit choices by user-message id, and the
+    replies they wrote by the id of the reply each rewrote."""
     ratings = Rating.objects.filter(user=user, message__conversation=conversation)
-    choices = PreferencePair.objects.filter(
-        user=user, conversation=conversation, source=PreferencePair.Source.EXPLICIT
-    ).values_list("prompt_message_id", "chosen_id")
+    pairs = PreferencePair.objects.filter(user=user, conversation=conversation)
+    choices = pairs.filter(source=PreferencePair.Source.EXPLICIT).values_list(
+        "prompt_message_id", "chosen_id"
+    )
+    written = pairs.filter(source=PreferencePair.Source.WRITTEN).values_list(
+        "rejected_id", "chosen_id"
+    )
     return {
         "ratings": {str(rating.message_id): rating_data(rating) for rating in ratings},
         "preferences": {str(prompt_id): chosen_id for prompt_id, chosen_id in choices},
+        "written": {str(rated_id): reply_id for rated_id, reply_id in written},
     }
+
+
+def written_pair_data(pair: PreferencePair) -> dict:
+    """A written reply's pair as its writer sees it: which reply it beat, its review state."""
+    return {"id": pair.pk, "rejected": pair.rejected_id, "status": pair.status}
 
 
 def rating_data(rating: Rating | None) -> dict | None:

@@ -53,7 +53,7 @@ def rating_submit(
             reasons=reasons,
             comment=comment,
             model_version=reply.model_version,
-            status=_initial_status(reply.author_trusted),
+            status=initial_review_status(reply.author_trusted),
             updated_at=timezone.now(),
         )
     # Without siblings no pair can change: one statement, atomic on its own.
@@ -70,16 +70,18 @@ def rating_submit(
 def preference_submit(*, user: AbstractBaseUser, chosen_id: object) -> list[PreferencePair]:
     """The user marks one sibling reply better than the others under the same message."""
     chosen = _own_reply(user, chosen_id)
+    # A reply the user wrote is already preferred over the one it rewrote (a
+    # `written` pair); it takes no part in choices between the model's replies.
     siblings = list(
-        Message.objects.filter(parent_id=chosen.parent_id, status__in=RATEABLE).exclude(
-            pk=chosen.id
-        )
+        Message.objects.filter(
+            parent_id=chosen.parent_id, status__in=RATEABLE, written_by_user=False
+        ).exclude(pk=chosen.id)
     )
     if not siblings:
         raise Refusal(
             "no_siblings", "Regenerate the reply first, then pick the better one.", "message"
         )
-    status = _initial_status(chosen.author_trusted)
+    status = initial_review_status(chosen.author_trusted)
     with transaction.atomic():
         # A new choice under this message replaces the previous one.
         PreferencePair.objects.filter(
@@ -103,7 +105,9 @@ def pairs_derive(*, user_id: int, prompt_message_id: int | None) -> None:
     """Rebuild the derived pairs under one user message from its replies' ratings.
 
     Every thumbs-up sibling is preferred over every thumbs-down sibling. A pair
-    is approved only when both ratings are, excluded when either is.
+    is approved only when both ratings are, excluded when either is, unless staff
+    decided the pair itself (the review queue, the admin): that decision stays
+    for as long as the two thumbs still make the pair.
     """
     if prompt_message_id is None:
         return
@@ -180,6 +184,7 @@ _OWN_REPLY_SQL = """
            (SELECT COUNT(*) FROM chat_message s WHERE s.parent_id = m.parent_id)
                AS sibling_count,
            m.sources <> '[]' AS grounded,  -- Message.grounded
+           m.written_by_user,
            EXISTS (SELECT 1 FROM feedback_feedbackprofile p
                    WHERE p.user_id = %(user)s AND p.trusted) AS author_trusted
     FROM chat_message m JOIN chat_conversation c ON c.id = m.conversation_id
@@ -200,9 +205,16 @@ _RATING_DELETE_SQL = (
     "DELETE FROM feedback_rating WHERE user_id = %(user)s AND message_id = %(message)s"
 )
 _PROMPT_LOCK_SQL = "SELECT id FROM chat_message WHERE id = %(prompt)s "
+# Pairs staff decided (reviewed_by set) survive while their two thumbs still hold;
+# the insert then skips them (the unique constraint), keeping id and decision.
 _PAIRS_DELETE_SQL = """
     DELETE FROM feedback_preferencepair
     WHERE user_id = %(user)s AND prompt_message_id = %(prompt)s AND source = %(derived)s
+      AND (reviewed_by_id IS NULL OR NOT EXISTS (
+          SELECT 1 FROM feedback_rating up JOIN feedback_rating down ON down.user_id = up.user_id
+          WHERE up.user_id = %(user)s AND up.message_id = feedback_preferencepair.chosen_id
+            AND up.value = %(up)s AND down.message_id = feedback_preferencepair.rejected_id
+            AND down.value = %(down)s))
 """
 _PAIRS_DERIVE_SQL = """
     INSERT INTO feedback_preferencepair (user_id, conversation_id, prompt_message_id, chosen_id,
@@ -219,6 +231,7 @@ _PAIRS_DERIVE_SQL = """
     JOIN feedback_rating down ON down.message_id = rejected.id AND down.user_id = up.user_id
     WHERE up.user_id = %(user)s AND chosen.parent_id = %(prompt)s
       AND up.value = %(up)s AND down.value = %(down)s
+    ON CONFLICT (user_id, chosen_id, rejected_id, source) DO NOTHING
 """
 
 
@@ -233,25 +246,38 @@ class OwnReply:
     model_version: str
     sibling_count: int
     grounded: bool  # retrieved passages were in its prompt (Message.grounded)
+    written_by_user: bool  # the user wrote it ("Write a better reply")
     author_trusted: bool
 
 
 def _own_reply(user: AbstractBaseUser, message_id: object) -> OwnReply:
     """The user's finished reply, with its sibling count and the user's trust."""
-    if isinstance(message_id, bool) or not isinstance(message_id, int):
-        raise Refusal("invalid", "message must be an integer id.", "message")
-    if not 0 < message_id < 2**63:
-        raise Refusal("not_found", "No such reply (or it is not yours).", "message")
+    reply_id_parse(message_id)
     params = {"user": user.pk, "message": message_id, "role": Message.Role.ASSISTANT.value}
     with connection.cursor() as cursor:
         cursor.execute(_OWN_REPLY_SQL, params)
         row = cursor.fetchone()
     if row is None:
         raise Refusal("not_found", "No such reply (or it is not yours).", "message")
-    reply = OwnReply(*row[:6], grounded=bool(row[6]), author_trusted=bool(row[7]))
+    reply = OwnReply(
+        *row[:6], grounded=bool(row[6]), written_by_user=bool(row[7]), author_trusted=bool(row[8])
+    )
     if reply.status not in RATEABLE:
         raise Refusal("not_rateable", "Only finished replies can be rated.", "message")
+    if reply.written_by_user:
+        raise Refusal(
+            "not_rateable", "A reply you wrote yourself is not rated or compared.", "message"
+        )
     return reply
+
+
+def reply_id_parse(message_id: object) -> int:
+    """A reply id as the frames and the API send it; refused when it cannot be one."""
+    if isinstance(message_id, bool) or not isinstance(message_id, int):
+        raise Refusal("invalid", "message must be an integer id.", "message")
+    if not 0 < message_id < 2**63:
+        raise Refusal("not_found", "No such reply (or it is not yours).", "message")
+    return message_id
 
 
 def _rating_upsert(rating: Rating) -> None:
@@ -314,7 +340,7 @@ def _clean_comment(comment: object) -> str:
     return comment.strip()
 
 
-def _initial_status(trusted: bool) -> str:
+def initial_review_status(trusted: bool) -> str:
     if trusted and settings.FEEDBACK_AUTO_APPROVE_TRUSTED:
         return ReviewStatus.APPROVED
     return ReviewStatus.PENDING

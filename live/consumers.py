@@ -16,7 +16,8 @@ from chat.models import Conversation, Message
 from chat.refusals import Refusal
 from chat.serializers import conversation_data, message_data
 from feedback import services as feedback_services
-from feedback.selectors import rating_data
+from feedback.selectors import rating_data, written_pair_data
+from feedback.written import written_reply_submit
 from live import frames
 from live.ratelimit import generation_check
 from live.replies import ClientGone, reply_stream
@@ -140,6 +141,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "type": "preference",
                 "message": frame["message"],
                 "rejected": [pair.rejected_id for pair in pairs],
+                **frames.nonce_field(nonce),
+            }
+        )
+
+    async def on_write_reply(self, frame: dict, nonce: str | None) -> None:
+        written = await self._feedback(
+            written_reply_submit,
+            user=self.user,
+            message_id=frame.get("message"),
+            content=frame.get("content"),
+        )
+        await self.send_json(
+            {
+                "type": "written_reply",
+                "message": frame["message"],
+                "reply": message_data(written.reply),
+                "pair": written_pair_data(written.pair),
                 **frames.nonce_field(nonce),
             }
         )

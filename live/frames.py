@@ -9,7 +9,17 @@ from django.conf import settings
 
 from chat.refusals import Refusal
 
-CLIENT_TYPES = {"send", "regenerate", "stop", "ping", "rate", "prefer", "arena", "arena_vote"}
+CLIENT_TYPES = {
+    "send",
+    "regenerate",
+    "stop",
+    "ping",
+    "rate",
+    "prefer",
+    "write_reply",
+    "arena",
+    "arena_vote",
+}
 MAX_NONCE_CHARS = 64
 
 

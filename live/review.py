@@ -1,4 +1,5 @@
-"""Staff review, one rating at a time: the focus page and its JSON API (docs/protocol.md).
+"""Staff review, one rating or pair at a time: the focus page and its JSON API
+(docs/protocol.md).
 
 Staff only: the page sends anyone else to the log-in page, the API answers
 403 ``forbidden``. Bulk review (filters, search, actions over many) stays in
@@ -14,22 +15,25 @@ from django.urls import reverse
 
 from chat.refusals import Refusal
 from feedback import review
-from feedback.models import Rating
+from feedback.models import PreferencePair
 from live.api.base import ApiView, json_object, refusal_response
+
+FILTERS = ("kind", "value", "source", "model_version")
 
 
 @staff_member_required
 def queue_page(request: HttpRequest) -> HttpResponse:
     config = {
         "api": reverse("review:api-next").rsplit("next", 1)[0],
-        "bulkUrl": reverse("admin:feedback_rating_changelist") + "?status__exact=pending",
-        "filter": {
-            "value": request.GET.get("value", ""),
-            "model_version": request.GET.get("model_version", ""),
+        "bulkUrls": {
+            "rating": reverse("admin:feedback_rating_changelist") + "?status__exact=pending",
+            "pair": reverse("admin:feedback_preferencepair_changelist") + "?status__exact=pending",
         },
-        "start": request.GET.get("rating"),
+        "filter": {name: request.GET.get(name, "") for name in FILTERS},
+        "start": _start(request),
     }
-    return render(request, "review/queue.html", {"client_config": config})
+    context = {"client_config": config, "sources": PreferencePair.Source.choices}
+    return render(request, "review/queue.html", context)
 
 
 class StaffApiView(ApiView):
@@ -44,48 +48,56 @@ class StaffApiView(ApiView):
 class QueueNextApi(StaffApiView):
     def get(self, request: HttpRequest) -> JsonResponse:
         queue = _queue(request)
-        rating = review.queue_next(queue=queue, after_id=_optional_id(request.GET.get("after")))
-        return _answer(queue, rating)
+        after = request.GET.get("after")
+        item = review.queue_next(queue=queue, after=review.ItemRef.parse(after) if after else None)
+        return _answer(queue, item)
 
 
-class RatingReviewApi(StaffApiView):
-    def get(self, request: HttpRequest, rating_id: int) -> JsonResponse:
-        queue = _queue(request)
-        return _answer(queue, Rating.objects.filter(pk=rating_id).first(), missing_ok=False)
+class ItemReviewApi(StaffApiView):
+    """One rating (``kind`` "rating") or pair ("pair"): read it, or decide it."""
 
-    def post(self, request: HttpRequest, rating_id: int) -> JsonResponse:
+    kind = "rating"
+
+    def get(self, request: HttpRequest, item_id: int) -> JsonResponse:
+        ref = review.ItemRef(self.kind, item_id)
+        item = review.item_get(ref=ref)
+        if item is None:
+            raise Refusal(
+                "not_found", f"No such {self.kind} (it may have been withdrawn).", self.kind
+            )
+        return _answer(_queue(request), item)
+
+    def post(self, request: HttpRequest, item_id: int) -> JsonResponse:
         body = json_object(
             request, refusal=Refusal("bad_json", "The request body must be a JSON object.")
         )
-        rating = review.rating_decide(
-            rating_id=rating_id, reviewer=request.user, status=body.get("status")
+        decide = review.pair_decide if self.kind == "pair" else review.rating_decide
+        item = decide(
+            **{f"{self.kind}_id": item_id}, reviewer=request.user, status=body.get("status")
         )
-        return _answer(_queue(request), rating)
+        return _answer(_queue(request), item)
 
 
 class UndoApi(StaffApiView):
     def post(self, request: HttpRequest) -> JsonResponse:
-        rating = review.review_undo(reviewer=request.user)
-        return _answer(_queue(request), rating)
+        item = review.review_undo(reviewer=request.user)
+        return _answer(_queue(request), item)
 
 
 def _queue(request: HttpRequest) -> review.QueueFilter:
-    return review.QueueFilter.parse(
-        value=request.GET.get("value", ""), model_version=request.GET.get("model_version", "")
-    )
+    return review.QueueFilter.parse(**{name: request.GET.get(name, "") for name in FILTERS})
 
 
-def _answer(queue: review.QueueFilter, rating: Rating | None, *, missing_ok=True) -> JsonResponse:
+def _answer(queue: review.QueueFilter, item: review.Item | None) -> JsonResponse:
     """``{"item": ..., "pending": N, "position": k}``; item null when the queue is empty."""
-    if rating is None and not missing_ok:
-        raise Refusal("not_found", "No such rating (it may have been withdrawn).", "rating")
-    item = None if rating is None else review.review_item(rating_id=rating.pk)
-    return JsonResponse({"item": item, **review.queue_progress(queue=queue, rating=rating)})
+    shown = None if item is None else review.queue_item(item=item)
+    return JsonResponse({"item": shown, **review.queue_progress(queue=queue, item=item)})
 
 
-def _optional_id(text: str | None) -> int | None:
-    if not text:
-        return None
-    if not text.isascii() or not text.isdigit():
-        raise Refusal("invalid", "after must be a rating id.", "after")
-    return int(text)
+def _start(request: HttpRequest) -> dict | None:
+    """The item the page opens on: ``?rating=ID`` or ``?pair=ID`` (links from the admin)."""
+    for kind in review.KINDS:
+        text = request.GET.get(kind, "")
+        if text.isascii() and text.isdigit():
+            return {"kind": kind, "id": int(text)}
+    return None

@@ -13,7 +13,7 @@ from live import dashboard, pages
 from live import review as review_views
 from live.api.conversations import ConversationApi, ConversationListApi
 from live.api.documents import DocumentApi, DocumentFileApi, DocumentListApi, PassageApi
-from live.api.feedback import PreferenceApi, ProfileApi, RatingApi
+from live.api.feedback import PreferenceApi, ProfileApi, RatingApi, WrittenReplyApi
 
 accounts = [
     path("signup/", pages.signup, name="signup"),
@@ -45,6 +45,11 @@ feedback = [
     path(
         "api/messages/<str:message_id>/preference", PreferenceApi.as_view(), name="api-preference"
     ),
+    path(
+        "api/messages/<str:message_id>/written-reply",
+        WrittenReplyApi.as_view(),
+        name="api-written-reply",
+    ),
     path("api/profile/", ProfileApi.as_view(), name="api-profile"),
 ]
 
@@ -53,9 +58,14 @@ review = [
     path("review/", review_views.queue_page, name="queue"),
     path("review/api/next", review_views.QueueNextApi.as_view(), name="api-next"),
     path(
-        "review/api/ratings/<int:rating_id>",
-        review_views.RatingReviewApi.as_view(),
+        "review/api/ratings/<int:item_id>",
+        review_views.ItemReviewApi.as_view(kind="rating"),
         name="api-rating",
+    ),
+    path(
+        "review/api/pairs/<int:item_id>",
+        review_views.ItemReviewApi.as_view(kind="pair"),
+        name="api-pair",
     ),
     path("review/api/undo", review_views.UndoApi.as_view(), name="api-undo"),
     path("review/dashboard/", dashboard.dashboard_page, name="dashboard"),

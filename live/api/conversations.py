@@ -39,6 +39,7 @@ class ConversationApi(ApiView):
                 "messages": [message_data(message) for message in messages],
                 "ratings": feedback["ratings"],
                 "preferences": feedback["preferences"],
+                "written": feedback["written"],
             }
         )
 

@@ -1,4 +1,5 @@
-"""Feedback over HTTP: rate or clear a reply, prefer a sibling, the training opt-out.
+"""Feedback over HTTP: rate or clear a reply, prefer a sibling, write a better reply,
+the training opt-out.
 
 A refused request answers 400 with the websocket's error codes; a reply that
 is missing or someone else's answers 404.
@@ -9,8 +10,10 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from chat.refusals import Refusal
+from chat.serializers import message_data
 from feedback import selectors, services
 from feedback.models import FeedbackProfile
+from feedback.written import written_reply_submit
 from live.api.base import ApiView, json_object
 
 
@@ -44,6 +47,22 @@ class PreferenceApi(FeedbackApiView):
         pairs = services.preference_submit(user=request.user, chosen_id=chosen_id)
         rejected = [pair.rejected_id for pair in pairs]
         return JsonResponse({"chosen": chosen_id, "rejected": rejected}, status=201)
+
+
+class WrittenReplyApi(FeedbackApiView):
+    def put(self, request: HttpRequest, message_id: str) -> JsonResponse:
+        """The reply the user wanted instead of this thumbs-down one: 201 when new,
+        200 when it rewrote their earlier one (one per rated reply)."""
+        written = written_reply_submit(
+            user=request.user,
+            message_id=_message_id(message_id),
+            content=_body(request).get("content"),
+        )
+        body = {
+            "reply": message_data(written.reply),
+            "pair": selectors.written_pair_data(written.pair),
+        }
+        return JsonResponse(body, status=201 if written.created else 200)
 
 
 class ProfileApi(FeedbackApiView):
