@@ -45,7 +45,8 @@ def train_now(request: HttpRequest) -> HttpResponse:
     except Refusal as refusal:
         messages.error(request, refusal.message)
     else:
-        messages.success(request, f"Run {run.pk} queued. Its progress shows below.")
+        plan = run.metrics.get("plan", "")
+        messages.success(request, f"Run {run.pk} queued. {plan}. Its progress shows below.")
     return redirect("review:dashboard")
 
 

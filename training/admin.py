@@ -289,7 +289,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             (
                 (
                     check["name"],
-                    "✔" if check["passed"] else "✘",
+                    _outcome(check),
                     check.get("value"),
                     check.get("threshold"),
                     check.get("detail", ""),
@@ -298,7 +298,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             ),
         )
         return format_html(
-            "<table><tr><th>check</th><th></th><th>value</th><th>threshold</th><th>detail</th>"
+            "<table><tr><th>check</th><th>result</th><th>value</th><th>threshold</th><th>detail</th>"
             "</tr>{}</table>",
             rows,
         )
@@ -339,3 +339,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
 @admin.register(ServingConfig)
 class ServingConfigAdmin(admin.ModelAdmin):
     list_display = ("canary_version", "canary_percent", "updated_at")
+
+
+def _outcome(check: dict) -> str:
+    if not check.get("applicable", True):
+        return "not applicable"
+    return "✔ passed" if check["passed"] else "✘ failed"

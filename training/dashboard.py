@@ -103,9 +103,14 @@ def daily_rates(days: int = 30) -> dict:
 
 
 def loop_state() -> dict:
-    """Feedback waiting for the next run, when beat's tick comes, what is in flight."""
+    """Feedback waiting for the next run, what a run would do with it, what is in flight."""
+    from training.planning import run_plan  # loads the gate's thresholds (torch)
+
     in_flight = selectors.run_in_flight()
+    plan = run_plan()
     return {
+        "plan": plan.statement,
+        "plan_runnable": plan.runnable,
         "new_feedback": selectors.new_feedback_count(),
         "needed": settings.TRAINING_MIN_NEW_FEEDBACK,
         "next_tick": _iso(next_tick()),
@@ -152,6 +157,7 @@ def run_row(run: TrainingRun) -> dict:
         "finished": _display(run.finished_at),
         "in_flight": bool(run.in_flight),
         "reason": run.reason or run.error,
+        "plan": run.metrics.get("plan", ""),
         "ratings": len(run.rating_ids),
         "pairs": len(run.pair_ids),
         "loss": [
@@ -163,6 +169,7 @@ def run_row(run: TrainingRun) -> dict:
             {
                 "name": check["name"],
                 "passed": check["passed"],
+                "outcome": _outcome(check),
                 "value": check.get("value"),
                 "threshold": check.get("threshold"),
                 "detail": check.get("detail", ""),
@@ -171,6 +178,13 @@ def run_row(run: TrainingRun) -> dict:
         ],
         "version": None if version is None else {"id": version.pk, "name": version.name},
     }
+
+
+def _outcome(check: dict) -> str:
+    """passed, failed or not applicable (a check that had nothing to judge)."""
+    if not check.get("applicable", True):
+        return "not applicable"
+    return "passed" if check["passed"] else "failed"
 
 
 def _recent_runs() -> list[TrainingRun]:

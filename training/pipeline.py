@@ -17,20 +17,25 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from feedback.exports import pair_rows, pairs_for_training, ratings_for_training, unpaired_row
 from llm.evaluation import GateReport, evaluate_candidate, evaluate_reward_model
+from llm.evaluation.reward import evaluate_thumbs_reward_model
 from llm.loading import resolve_model_path
 from llm.training import (
-    MethodPlan,
     RewardJobConfig,
-    choose_method,
     dataset_hash,
     read_manifest,
-    split_by_conversation,
+    thumb_comparisons,
     train_reward_model,
 )
 from training import arena, knobs, services
 from training.models import ModelVersion, TrainingRun
+from training.planning import (
+    Split,
+    feedback_collect,
+    feedback_split,
+    latest_passed_reward_model,
+    run_plan,
+)
 from training.recording import Recorder
 from training.runs import run_files_remove, stage_dir, training_run_finish
 from training.stages import STAGES, StageJob, TrainingData
@@ -39,15 +44,7 @@ logger = logging.getLogger(__name__)
 
 
 class RunSkipped(Exception):
-    """Not enough data: the run ends as skipped, with this reason."""
-
-
-@dataclass
-class Feedback:
-    pairs: list[dict]
-    unpaired: list[dict]
-    rating_ids: list[int]
-    pair_ids: list[int]
+    """Not enough data, or none that could judge it: the run ends as skipped, with this reason."""
 
 
 def training_run_execute(
@@ -76,19 +73,21 @@ def training_run_execute(
 
 
 def _train_and_judge(run: TrainingRun, recorder: Recorder) -> None:
-    feedback = _collect_feedback()
+    feedback = feedback_collect()
     run.rating_ids, run.pair_ids = feedback.rating_ids, feedback.pair_ids
     run.dataset_hash = dataset_hash(feedback.pairs + feedback.unpaired)
-    data = _split(feedback, reward_model=_latest_passed_reward_model())
-    plan = _plan(feedback, data.reward_model)
-    if plan.train_reward_model and data.heldout_pairs:
-        reward_model = _train_reward_model(run, data, recorder) or data.reward_model
-        data = _split(feedback, reward_model=reward_model)
-        plan = _plan(feedback, data.reward_model)
+    split = feedback_split(feedback)
+    reward_model = latest_passed_reward_model()
+    plan = run_plan(split, reward_model=reward_model)
+    recorder.log(f"plan: {plan.statement}")
+    run.metrics = {**run.metrics, "plan": plan.statement}
+    if not plan.runnable:
+        raise RunSkipped(plan.statement)
+    if plan.train_reward_model:
+        reward_model = _train_reward_model(run, split, recorder) or reward_model
+        plan = run_plan(split, reward_model=reward_model)
+    data = _training_data(split, plan.stages, reward_model)
     run.method = "+".join(plan.stages)
-    recorder.log(f"plan: {plan.reason}")
-    if plan.empty:
-        raise RunSkipped(plan.reason)
     parent = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
     run.parent_version = parent if parent and not parent.is_base else None
     parent_dir = run.parent_version.adapter_path if run.parent_version else None
@@ -103,67 +102,48 @@ def _train_and_judge(run: TrainingRun, recorder: Recorder) -> None:
     _register(run, best, plan.stages[: plan.stages.index(best.stage) + 1])
 
 
-def _split(feedback: Feedback, *, reward_model: str | None) -> TrainingData:
-    """Train and held-out rows, split by conversation, the same way every time."""
-    fraction, seed = settings.TRAINING_EVAL_FRACTION, 0
-    train_pairs, heldout_pairs = split_by_conversation(feedback.pairs, fraction, seed)
-    train_unpaired, _ = split_by_conversation(feedback.unpaired, fraction, seed)
-    return TrainingData(train_pairs, train_unpaired, heldout_pairs, reward_model)
-
-
-def _plan(feedback: Feedback, reward_model: str | None) -> MethodPlan:
-    return choose_method(
-        feedback.pairs,
-        feedback.unpaired,
-        reward_model_passed=reward_model is not None,
-        method=settings.TRAINING_METHOD or None,
-        min_examples=settings.TRAINING_MIN_EXAMPLES,
-        min_reward_pairs=settings.TRAINING_MIN_REWARD_PAIRS,
+def _training_data(split: Split, stages: tuple[str, ...], reward_model: str | None):
+    """What the stages train on. Without a DPO stage, KTO takes the pairs too, unrolled."""
+    return TrainingData(
+        train_pairs=split.train_pairs,
+        train_unpaired=split.train_unpaired,
+        heldout_pairs=split.heldout_pairs,
+        reward_model=reward_model,
+        heldout_unpaired=split.heldout_unpaired,
+        kto_takes_pairs="dpo" not in stages,
     )
 
 
-def _latest_passed_reward_model() -> str | None:
-    """The newest reward model that passed its own held-out evaluation, if still on disk."""
-    for metrics in TrainingRun.objects.filter(metrics__has_key="reward_model").values_list(
-        "metrics", flat=True
-    ):
-        reward = metrics["reward_model"]
-        if reward.get("passed") and Path(reward["path"]).exists():
-            return reward["path"]
-    return None
-
-
-def _train_reward_model(run: TrainingRun, data: TrainingData, recorder: Recorder) -> str | None:
+def _train_reward_model(run: TrainingRun, split: Split, recorder: Recorder) -> str | None:
+    """A reward model on the pairs when enough exist, else Bradley–Terry over the thumbs."""
     recorder.stage("reward_model")
+    on_pairs = len(split.train_pairs) >= settings.TRAINING_MIN_REWARD_PAIRS
     version = train_reward_model(
         base_model=_base_model_path(),
-        pairs=data.train_pairs,
-        heldout_pairs=data.heldout_pairs,
+        pairs=split.train_pairs if on_pairs else thumb_comparisons(split.train_unpaired),
+        heldout_pairs=split.heldout_pairs,
         output_dir=stage_dir(run, "reward"),
         config=knobs.job_config(RewardJobConfig),
         progress=recorder.progress,
         should_stop=recorder.should_stop,
     )
-    report = evaluate_reward_model(
-        version.path, data.heldout_pairs, thresholds=knobs.reward_model_thresholds()
-    )
-    run.metrics = {**run.metrics, "reward_model": {"path": str(version.path), **report.to_dict()}}
+    thresholds = knobs.reward_model_thresholds()
+    if on_pairs:
+        report = evaluate_reward_model(version.path, split.heldout_pairs, thresholds=thresholds)
+    else:
+        report = evaluate_thumbs_reward_model(
+            version.path, split.heldout_unpaired, thresholds=thresholds
+        )
+    learnt_from = "pairs" if on_pairs else "thumbs"
+    run.metrics = {
+        **run.metrics,
+        "reward_model": {"path": str(version.path), "from": learnt_from, **report.to_dict()},
+    }
     recorder.log(
-        f"reward model accuracy {report.accuracy}: {'passed' if report.passed else 'failed'}"
+        f"reward model ({learnt_from}) accuracy {report.accuracy}: "
+        f"{'passed' if report.passed else 'failed'}"
     )
     return str(version.path) if report.passed else None
-
-
-def _collect_feedback() -> Feedback:
-    """Rows and their ids from one read, so the recorded lineage is exactly what trained."""
-    ratings = list(ratings_for_training())
-    pairs = list(pairs_for_training())
-    return Feedback(
-        pairs=list(pair_rows(pairs)),
-        unpaired=[unpaired_row(rating) for rating in ratings],
-        rating_ids=[rating.pk for rating in ratings],
-        pair_ids=[pair.pk for pair in pairs],
-    )
 
 
 def _train(
@@ -264,6 +244,7 @@ def _judge(
         parent=parent_dir,
         candidate=output_dir,
         heldout_pairs=data.heldout_pairs,
+        heldout_thumbs=data.heldout_unpaired,
         thresholds=knobs.gate_thresholds(),
         reward_model=data.reward_model,
     )
@@ -307,7 +288,7 @@ def _register(run: TrainingRun, candidate: Candidate, stages: list[str]) -> None
     else:
         version.status = ModelVersion.Status.REJECTED
         version.save(update_fields=["status"])
-        failed = [check["name"] for check in verdict.get("checks", []) if not check["passed"]]
+        failed = report.failed
         training_run_finish(
             run, TrainingRun.Status.REJECTED, reason="gate failed: " + ", ".join(failed)
         )

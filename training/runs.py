@@ -15,11 +15,14 @@ from django.utils import timezone
 from training.models import TrainingRun
 
 
-def training_run_create(*, trigger: str = "schedule") -> TrainingRun | None:
-    """Queue a run, or None when one is already in flight (the lock is a unique row)."""
+def training_run_create(*, trigger: str = "schedule", plan: str = "") -> TrainingRun | None:
+    """Queue a run, or None when one is already in flight (the lock is a unique row).
+
+    ``plan`` is what the feedback supports, in words; the run shows it until it ends.
+    """
     try:
         with transaction.atomic():
-            return TrainingRun.objects.create(trigger=trigger)
+            return TrainingRun.objects.create(trigger=trigger, metrics={"plan": plan} if plan else {})
     except IntegrityError:
         return None
 

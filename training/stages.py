@@ -7,7 +7,7 @@ Every stage reads the run's typed ``TrainingData`` and continues from
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llm.training import (
@@ -15,6 +15,7 @@ from llm.training import (
     JobConfig,
     KTOJobConfig,
     OnlineRLJobConfig,
+    pairs_to_unpaired,
     train_dpo,
     train_kto,
     train_online_rl,
@@ -30,6 +31,9 @@ class TrainingData:
     train_unpaired: list[dict]
     heldout_pairs: list[dict]
     reward_model: str | None = None
+    heldout_unpaired: list[dict] = field(default_factory=list)
+    # KTO also trains on the pairs (each an up and a down) unless DPO trains on them.
+    kto_takes_pairs: bool = True
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,8 @@ def _dpo(job: StageJob) -> object:
 
 
 def _kto(job: StageJob) -> object:
-    return train_kto(rows=job.data.train_unpaired, **_common(job))
+    pairs = pairs_to_unpaired(job.data.train_pairs) if job.data.kto_takes_pairs else []
+    return train_kto(rows=[*job.data.train_unpaired, *pairs], **_common(job))
 
 
 def _online_rl(job: StageJob) -> object:

@@ -30,18 +30,28 @@ def tick() -> str:
         return f"{new} new approved feedback rows; waiting for {settings.TRAINING_MIN_NEW_FEEDBACK}"
     try:
         run = training_run_queue(trigger="schedule")
-    except Refusal:
-        return "a run is in flight"
-    return f"queued run {run.pk}"
+    except Refusal as refusal:
+        return refusal.message
+    return f"queued run {run.pk}: {run.metrics.get('plan', '')}"
 
 
 def training_run_queue(*, trigger: str) -> TrainingRun:
-    """Queue a run on the training queue (once committed); refused while one is in flight.
+    """Queue a run on the training queue (once committed), its plan stated as its reason.
 
-    Staff's "Train now" comes here too: it trains on whatever approved feedback
-    exists, without waiting for ``TRAINING_MIN_NEW_FEEDBACK``.
+    Refused while one is in flight, and when the approved feedback cannot make a
+    run that passes (the plan says why and what is missing): minutes of training
+    that the gate would reject are not spent. Staff's "Train now" comes here too:
+    it trains on whatever approved feedback exists, without waiting for
+    ``TRAINING_MIN_NEW_FEEDBACK``.
     """
-    run = runs.training_run_create(trigger=trigger)
+    # Imported here: planning reads the gate's thresholds, whose package loads torch;
+    # the tick comes here only when enough new feedback arrived.
+    from training import planning
+
+    plan = planning.run_plan()
+    if not plan.runnable:
+        raise Refusal("cannot_pass", f"Not started: {plan.statement}")
+    run = runs.training_run_create(trigger=trigger, plan=plan.statement)
     if run is None:
         busy = selectors.run_in_flight()
         where = f"run {busy.pk} is {busy.status}" if busy else "a run is in flight"

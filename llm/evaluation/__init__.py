@@ -18,7 +18,7 @@ from llm.evaluation.gate import (
 from llm.evaluation.generation import Reply
 from llm.evaluation.prompts import DEFAULT_REGRESSION_PROMPTS
 from llm.evaluation.report import Check, GateReport, RewardModelReport
-from llm.evaluation.reward import evaluate_reward_model
+from llm.evaluation.reward import evaluate_reward_model, evaluate_thumbs_reward_model
 from llm.evaluation.thresholds import GateThresholds, RewardModelThresholds
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "degeneracy_reasons",
     "evaluate_candidate",
     "evaluate_reward_model",
+    "evaluate_thumbs_reward_model",
     "judge",
     "measure_candidate",
     "repetition_share",

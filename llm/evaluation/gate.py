@@ -35,6 +35,7 @@ from llm.evaluation.scoring import (
     summed_log_probs,
 )
 from llm.evaluation.thresholds import GateThresholds
+from llm.evaluation.thumbs import ThumbScores, thumb_scores, thumbs_checks, thumbs_metrics
 from llm.training.datasets import Message
 from llm.training.versions import resolve_adapter
 
@@ -72,6 +73,8 @@ class CandidateMeasurements:
     # Held-out prompts (from held-out conversations) answered by both, greedy and sampled.
     answered: list[Answered] = field(default_factory=list)
     judged_by_reward_model: bool = False
+    # Held-out thumbs: each reply's label and log-likelihood under both models.
+    thumbs: ThumbScores | None = None
 
 
 def evaluate_candidate(
@@ -80,6 +83,7 @@ def evaluate_candidate(
     parent: str | Path | None,
     candidate: str | Path,
     heldout_pairs: Sequence[Mapping[str, Any]],
+    heldout_thumbs: Sequence[Mapping[str, Any]] = (),
     regression_prompts: Sequence[str | list[Message]] = DEFAULT_REGRESSION_PROMPTS,
     thresholds: GateThresholds | None = None,
     reward_model: str | Path | None = None,
@@ -87,7 +91,9 @@ def evaluate_candidate(
     """Compare ``candidate`` with ``parent`` (``None``: the base model) and decide.
 
     ``parent`` and ``candidate`` are version directories or adapter folders on ``base_model``;
-    ``reward_model``, one that passed its own evaluation, judges their generated replies.
+    ``heldout_thumbs`` are unpaired rows (``prompt``, ``completion``, ``label``) from
+    held-out conversations; ``reward_model``, one that passed its own evaluation (trained
+    on pairs or on thumbs), judges their generated replies.
     """
     thresholds = thresholds or GateThresholds()
     measurements = measure_candidate(
@@ -95,6 +101,7 @@ def evaluate_candidate(
         parent=parent,
         candidate=candidate,
         heldout_pairs=heldout_pairs,
+        heldout_thumbs=heldout_thumbs,
         regression_prompts=regression_prompts,
         thresholds=thresholds,
         reward_model=reward_model,
@@ -111,6 +118,7 @@ def measure_candidate(
     regression_prompts: Sequence[str | list[Message]],
     thresholds: GateThresholds,
     reward_model: str | Path | None = None,
+    heldout_thumbs: Sequence[Mapping[str, Any]] = (),
 ) -> CandidateMeasurements:
     adapters = {CANDIDATE: resolve_adapter(candidate)[0]}
     if parent is not None:
@@ -123,7 +131,8 @@ def measure_candidate(
     max_new_tokens = thresholds.max_new_tokens
     parent_replies = greedy_replies(scoring, parent_name, encoded, max_new_tokens)
     candidate_replies = greedy_replies(scoring, CANDIDATE, encoded, max_new_tokens)
-    answered = _answer_heldout(scoring, parent_name, heldout_pairs, thresholds)
+    thumbs = thumb_scores(scoring, parent_name, CANDIDATE, heldout_thumbs)
+    answered = _answer_heldout(scoring, parent_name, [*heldout_pairs, *heldout_thumbs], thresholds)
     stops = stop_token_ids(scoring)
     on_parent_replies = [
         (head, reply_sequence(reply, stops))
@@ -131,7 +140,9 @@ def measure_candidate(
         if reply.token_ids or reply.finished
     ]
     probes = degenerate_probes(scoring.tokenizer, encoded, parent_replies, stops)
-    chosen_replies, rejected_replies = _feedback_replies(scoring.tokenizer, heldout_pairs)
+    chosen_replies, rejected_replies = _feedback_replies(
+        scoring.tokenizer, heldout_pairs, heldout_thumbs
+    )
     measured_drift = drift(scoring, parent_name, CANDIDATE, on_parent_replies)
     floor = math.log(thresholds.degenerate_probe_floor)
     gains = {kind: _gains(scoring, parent_name, seqs, floor) for kind, seqs in probes.items()}
@@ -150,23 +161,24 @@ def measure_candidate(
         rejected_replies=rejected_replies,
         answered=answered,
         judged_by_reward_model=reward_model is not None,
+        thumbs=thumbs,
     )
 
 
-def heldout_prompts(pairs: Sequence[Mapping[str, Any]], limit: int) -> list[list[Message]]:
-    """The held-out pairs' distinct prompts (system prompt included), at most ``limit``."""
+def heldout_prompts(rows: Sequence[Mapping[str, Any]], limit: int) -> list[list[Message]]:
+    """The held-out rows' distinct prompts (system prompt included), at most ``limit``."""
     prompts: dict[str, list[Message]] = {}
-    for pair in pairs:
-        prompt = [dict(message) for message in pair["prompt"]]
+    for row in rows:
+        prompt = [dict(message) for message in row["prompt"]]
         prompts.setdefault(repr(prompt), prompt)
     return list(prompts.values())[:limit]
 
 
 def _answer_heldout(
-    scoring, parent: str | None, pairs: Sequence[Mapping[str, Any]], t: GateThresholds
+    scoring, parent: str | None, rows: Sequence[Mapping[str, Any]], t: GateThresholds
 ) -> list[Answered]:
     """Both models answer each held-out prompt greedily and sampled, as served replies are."""
-    prompts = heldout_prompts(pairs, t.max_heldout_prompts)
+    prompts = heldout_prompts(rows, t.max_heldout_prompts)
     encoded = [prompt_ids(scoring.tokenizer, prompt) for prompt in prompts]
     answered = []
     for mode, temperature in ((GREEDY, 0.0), (SAMPLED, t.heldout_temperature)):
@@ -217,12 +229,21 @@ def _heldout_margins(
 
 
 def _feedback_replies(
-    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[Mapping[str, Any]]
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[Mapping[str, Any]],
+    thumbs: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[list[Reply], list[Reply]]:
-    """Each pair's chosen and rejected reply as a finished ``Reply``, as generation would count it."""
+    """What the feedback asked for and against, as finished ``Reply``s.
+
+    Each pair's chosen and rejected reply, then the up-rated and the down-rated thumbs'.
+    """
+    chosen = [pair["chosen"] for pair in pairs] + [r["completion"] for r in thumbs if r["label"]]
+    rejected = [pair["rejected"] for pair in pairs] + [
+        r["completion"] for r in thumbs if not r["label"]
+    ]
     return (
-        [_written_reply(tokenizer, pair["chosen"]) for pair in pairs],
-        [_written_reply(tokenizer, pair["rejected"]) for pair in pairs],
+        [_written_reply(tokenizer, completion) for completion in chosen],
+        [_written_reply(tokenizer, completion) for completion in rejected],
     )
 
 
@@ -253,6 +274,7 @@ def floored_gains(before: Sequence[float], after: Sequence[float], floor: float)
 def judge(measurements: CandidateMeasurements, thresholds: GateThresholds) -> GateReport:
     """Every check on the measurements; the report passes only if all of them do."""
     checks = [
+        heldout_feedback_check(measurements),
         margin_check(measurements, thresholds),
         win_rate_check(measurements, thresholds),
         preference_check(measurements, thresholds),
@@ -263,8 +285,19 @@ def judge(measurements: CandidateMeasurements, thresholds: GateThresholds) -> Ga
         degenerate_feedback_check(measurements, thresholds),
         length_check(measurements, thresholds),
         generated_win_rate_check(measurements, thresholds),
+        *thumbs_checks(measurements.thumbs, thresholds),
     ]
     return GateReport.from_checks(checks, gate_metrics(measurements, thresholds))
+
+
+def heldout_feedback_check(m: CandidateMeasurements) -> Check:
+    """Something held out to judge by: pairs or thumbs from conversations training never saw."""
+    pairs = len(m.candidate_margins)
+    thumbs = len(m.thumbs.labels) if m.thumbs else 0
+    detail = f"{pairs} held-out pairs, {thumbs} held-out thumbs"
+    if not pairs and not thumbs:
+        detail += ": nothing held out to judge the candidate against"
+    return Check("heldout_feedback", bool(pairs or thumbs), pairs + thumbs, 1, detail)
 
 
 def margin_check(m: CandidateMeasurements, t: GateThresholds) -> Check:
@@ -319,7 +352,8 @@ def _too_few_pairs(
 ) -> Check | None:
     pairs = len(m.candidate_margins)
     if pairs < max(t.min_heldout_pairs, 1):
-        return Check(name, False, None, threshold, f"only {pairs} held-out pairs")
+        detail = f"not applicable: {pairs} held-out pairs"
+        return Check.not_applicable(name, detail, threshold)
     return None
 
 
@@ -346,7 +380,8 @@ def degenerate_likelihood_check(m: CandidateMeasurements, t: GateThresholds) -> 
     """The candidate must not find empty or looping replies much likelier than the parent does."""
     means = {kind: fmean(gains) for kind, gains in m.probe_gains.items() if gains}
     if not means:
-        return Check("degenerate_likelihood", True, None, t.max_degenerate_gain, "no probes")
+        detail = "not applicable: no probes"
+        return Check.not_applicable("degenerate_likelihood", detail, t.max_degenerate_gain)
     worst = max(means, key=means.get)
     detail = ", ".join(f"{kind} {gain:+.2f} nats" for kind, gain in means.items())
     passed = means[worst] <= t.max_degenerate_gain
@@ -361,7 +396,8 @@ def degenerate_feedback_check(m: CandidateMeasurements, t: GateThresholds) -> Ch
     """
     limit = t.max_degenerate_feedback_share
     if not m.chosen_replies:
-        return Check("degenerate_feedback", True, None, limit, "no held-out chosen replies")
+        detail = "not applicable: no held-out chosen or up-rated replies"
+        return Check.not_applicable("degenerate_feedback", detail, limit)
     share = degenerate_share(m.chosen_replies, t)
     flagged = _flagged(m.chosen_replies, t)
     detail = f"{len(flagged)} of {len(m.chosen_replies)} chosen replies are degenerate" + (
@@ -422,14 +458,13 @@ def generated_win_rate_check(m: CandidateMeasurements, t: GateThresholds) -> Che
     """
     name, threshold = "generated_win_rate", t.min_generated_win_rate
     if not m.answered:
-        return Check(name, True, None, threshold, "no held-out prompts to answer")
+        return Check.not_applicable(name, "not applicable: no held-out prompts", threshold)
     if not m.judged_by_reward_model:
         detail = (
-            "not scored: no reward model passed its held-out evaluation (too few pairs, or "
-            "it ranked them poorly); held-out replies are shown side by side, and the margin, "
-            "preference, drift, degeneracy and length checks decided"
+            "not applicable: no reward model passed its held-out evaluation (too little "
+            "feedback, or it ranked it poorly); held-out replies are shown side by side"
         )
-        return Check(name, True, None, threshold, detail)
+        return Check.not_applicable(name, detail, threshold)
     rate = generated_win_rate(m.answered, t)
     parts = [
         f"{mode} reward {fmean(s[0] for s in scores):.2f} -> {fmean(s[1] for s in scores):.2f}"
@@ -539,6 +574,7 @@ def gate_metrics(m: CandidateMeasurements, t: GateThresholds) -> dict[str, Any]:
         **{f"{kind}_probe_gain": fmean(gains) for kind, gains in m.probe_gains.items() if gains},
         "samples": samples,
         **heldout_metrics(m, t),
+        **thumbs_metrics(m.thumbs),
     }
 
 

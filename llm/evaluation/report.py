@@ -15,6 +15,20 @@ class Check:
     value: float | None
     threshold: float | None
     detail: str = ""
+    # False: nothing to judge (no held-out pairs, no reward model). Such a check
+    # neither passes nor fails; the report's verdict is made by the others.
+    applicable: bool = True
+
+    @classmethod
+    def not_applicable(cls, name: str, detail: str, threshold: float | None = None) -> Check:
+        return cls(name, False, None, threshold, detail, applicable=False)
+
+    @property
+    def outcome(self) -> str:
+        """Passed, failed or not applicable, as reports show it."""
+        if not self.applicable:
+            return "not applicable"
+        return "passed" if self.passed else "failed"
 
 
 @dataclass
@@ -25,10 +39,11 @@ class GateReport:
 
     @classmethod
     def from_checks(cls, checks: list[Check], metrics: dict[str, Any]) -> GateReport:
+        decided = [check for check in checks if check.applicable]
         return cls(
-            passed=bool(checks) and all(check.passed for check in checks),
+            passed=bool(decided) and all(check.passed for check in decided),
             checks=checks,
-            metrics=metrics,
+            metrics={**metrics, "decided_by": [check.name for check in decided]},
         )
 
     def check(self, name: str) -> Check:
@@ -36,7 +51,12 @@ class GateReport:
 
     @property
     def failed(self) -> list[str]:
-        return [check.name for check in self.checks if not check.passed]
+        return [check.name for check in self.checks if check.applicable and not check.passed]
+
+    @property
+    def decided_by(self) -> list[str]:
+        """The checks that had something to judge: the ones the verdict rests on."""
+        return [check.name for check in self.checks if check.applicable]
 
     def to_dict(self) -> dict[str, Any]:
         return _finite(asdict(self))

@@ -19,6 +19,12 @@ class GateThresholds:
     # ...and this share of held-out pairs must individually improve.
     min_win_rate: float = 0.6
     min_heldout_pairs: int = 1
+    # Held-out thumbs (llm/evaluation/thumbs.py) judge only with at least this many of
+    # each label, and their ranking must be this unlikely under meaningless labels:
+    # random thumbs must not promote a version by luck. The margin and ranking
+    # thresholds are min_margin_gain and min_win_rate, as for pairs.
+    min_heldout_thumbs_per_label: int = 2
+    max_thumbs_p_value: float = 0.05
     # Moving is not preferring: a margin can rise from -8 to -5 and still favour the
     # rejected reply. The candidate's own mean margin must exceed this (0: it finds the
     # chosen reply likelier on average)...
@@ -71,3 +77,5 @@ class RewardModelThresholds:
     # this many pairs, before online RL may use it.
     min_reward_accuracy: float = 0.7
     min_reward_pairs: int = 4
+    # On thumbs, its ranking must also be this unlikely under meaningless labels.
+    max_p_value: float = 0.05

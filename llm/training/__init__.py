@@ -30,9 +30,9 @@ from llm.training.datasets import (
 from llm.training.dpo import train_dpo
 from llm.training.kto import train_kto
 from llm.training.online_rl import train_online_rl
-from llm.training.plan import MethodPlan, choose_method
+from llm.training.plan import FeedbackCounts, MethodPlan, PlanLimits, choose_method, plan_run
 from llm.training.progress import TrainingProgress, TrainingStopped
-from llm.training.reward import train_reward_model
+from llm.training.reward import thumb_comparisons, train_reward_model
 from llm.training.versions import (
     TrainedVersion,
     VersionManifest,
@@ -42,6 +42,8 @@ from llm.training.versions import (
 
 __all__ = [
     "DPOJobConfig",
+    "FeedbackCounts",
+    "PlanLimits",
     "JobConfig",
     "KTOJobConfig",
     "LoraSettings",
@@ -59,9 +61,11 @@ __all__ = [
     "dataset_hash",
     "is_complete_version",
     "pairs_to_unpaired",
+    "plan_run",
     "preference_row",
     "read_manifest",
     "split_by_conversation",
+    "thumb_comparisons",
     "train_dpo",
     "train_kto",
     "train_online_rl",

@@ -88,6 +88,9 @@ class KTOJobConfig(JobConfig):
     # Weight the rarer label up so both labels pull equally (TRL wants the
     # weighted desirable:undesirable ratio within [1, 4/3]).
     balance_labels: bool = True
+    # The up-rated replies' NLL per token, added to the KTO loss with this weight
+    # (0: plain KTO). An anchor, as DPO's "sft" loss is (docs/training.md).
+    sft_weight: float = 1.0
 
 
 @dataclass

@@ -1,4 +1,10 @@
-"""KTO with LoRA on unpaired thumbs up/down."""
+"""KTO with LoRA on unpaired thumbs up/down, anchored on the up-rated replies.
+
+KTO alone moves likelihoods without making the up-rated replies the model's
+answer (the failure DPO showed, docs/training.md). ``sft_weight`` adds the
+negative log-likelihood per token of the desirable rows in each batch to the
+KTO loss, as DPO's ``sft`` loss does for chosen replies.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ def train_kto(
     should_stop: StopFn | None = None,
 ) -> TrainedVersion:
     """Train a KTO adapter on unpaired rows and write it as the version ``output_dir``."""
-    from trl import KTOConfig, KTOTrainer
+    from trl import KTOConfig
 
     config = config or KTOJobConfig()
     if config.batch_size < 2:
@@ -46,7 +52,7 @@ def train_kto(
             desirable_weight=desirable_weight,
             undesirable_weight=undesirable_weight,
         )
-        return KTOTrainer(
+        return anchored_kto_trainer(config.sft_weight)(
             model=load_policy(base_model, parent_adapter),
             args=args,
             train_dataset=to_trl_dataset(ordered, UNPAIRED_COLUMNS),
@@ -68,3 +74,65 @@ def label_weights(rows: Sequence[dict], balance: bool) -> tuple[float, float]:
     if desirable >= undesirable:
         return 1.0, desirable / undesirable
     return undesirable / desirable, 1.0
+
+
+def anchored_kto_trainer(sft_weight: float):
+    """KTOTrainer whose loss adds ``sft_weight`` × the desirable rows' mean token NLL.
+
+    TRL computes the policy's per-token log-probabilities in one forward pass with
+    gradients (the KL and reference passes run without); the anchor reuses that pass
+    rather than running a second one.
+    """
+    from trl import KTOTrainer
+
+    if sft_weight <= 0:
+        return KTOTrainer
+
+    class AnchoredKTOTrainer(KTOTrainer):
+        def _compute_loss(self, model, inputs, return_outputs):
+            recorder = _PolicyPass(model)
+            result = super()._compute_loss(recorder, inputs, return_outputs)
+            loss, outputs = result if return_outputs else (result, None)
+            anchor = desirable_nll(recorder.outputs, inputs)
+            if anchor is not None:
+                mode = "train" if self.model.training else "eval"
+                self._metrics[mode]["sft_anchor"].append(anchor.item())
+                loss = loss + sft_weight * anchor
+            return (loss, outputs) if return_outputs else loss
+
+    return AnchoredKTOTrainer
+
+
+class _PolicyPass:
+    """The model, recording the outputs of its one forward pass that has gradients."""
+
+    def __init__(self, model):
+        self._model, self.outputs = model, None
+
+    def __call__(self, *args, **kwargs):
+        import torch
+
+        outputs = self._model(*args, **kwargs)
+        if torch.is_grad_enabled():
+            self.outputs = outputs
+        return outputs
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+def desirable_nll(outputs, inputs):
+    """Mean negative log-likelihood per completion token of the batch's desirable rows."""
+    import torch
+
+    if outputs is None:
+        return None
+    labels = torch.as_tensor(inputs["label"], dtype=torch.bool)
+    if not labels.any():
+        return None
+    seq_len = inputs["input_ids"].size(1) - 1
+    log_probs = outputs.log_probs[:, -seq_len:]
+    mask = inputs["completion_mask"][:, 1:].to(log_probs.device).to(log_probs.dtype)
+    labels = labels.to(log_probs.device)
+    tokens = mask[labels].sum()
+    return -(log_probs[labels] * mask[labels]).sum() / tokens.clamp(min=1)

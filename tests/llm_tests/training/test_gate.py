@@ -76,11 +76,12 @@ def measurements(**overrides) -> CandidateMeasurements:
 
 
 def test_it_passes_a_candidate_that_improved_without_breaking_anything():
-    """All ten checks pass, and the report is plain JSON."""
+    """Every check that has something to judge passes, and the report is plain JSON."""
     report = judge(measurements(), GateThresholds())
     assert report.passed, report.failed
     names = [check.name for check in report.checks]
     assert names == [
+        "heldout_feedback",
         "heldout_margin",
         "heldout_win_rate",
         "heldout_preference",
@@ -91,19 +92,28 @@ def test_it_passes_a_candidate_that_improved_without_breaking_anything():
         "degenerate_feedback",
         "length_ratio",
         "generated_win_rate",
+        "thumbs_margin",
+        "thumbs_ranking",
+        "thumbs_up_likelier",
     ]
+    not_applicable = ["generated_win_rate", "thumbs_margin", "thumbs_ranking", "thumbs_up_likelier"]
+    assert [name for name in names if name not in report.decided_by] == not_applicable
+    assert report.metrics["decided_by"] == report.decided_by
     assert report.check("heldout_margin").value == pytest.approx(2.0)
     decoded = json.loads(report.to_json())
     assert decoded["passed"] is True and len(decoded["metrics"]["samples"]) == 4
 
 
 def test_it_rejects_a_candidate_whose_margin_did_not_rise():
-    """No gain on held-out preferences (or no held-out pairs) means no promotion."""
+    """No gain on held-out preferences means no promotion; nothing held out, neither."""
     same = measurements(candidate_margins=[1.0, 2.0, 0.5, -1.0])
     report = judge(same, GateThresholds())
     assert report.failed == ["heldout_margin", "heldout_win_rate"]
     empty = judge(measurements(parent_margins=[], candidate_margins=[]), GateThresholds())
-    assert not empty.passed and empty.check("heldout_margin").value is None
+    assert not empty.passed and empty.failed == ["heldout_feedback"]
+    assert "nothing held out" in empty.check("heldout_feedback").detail
+    margin = empty.check("heldout_margin")
+    assert not margin.applicable and margin.value is None and margin.outcome == "not applicable"
     json.loads(empty.to_json())
 
 
@@ -320,8 +330,9 @@ def test_a_broken_reply_loses_whatever_the_reward_model_says():
 def test_without_a_reward_model_the_report_says_which_checks_decided():
     report = judge(measurements(answered=[answered("Rome.", "Rome!")]), GateThresholds())
     check = report.check("generated_win_rate")
-    assert check.passed and check.value is None
-    assert "no reward model passed" in check.detail and "margin" in check.detail
+    assert not check.applicable and check.value is None
+    assert "no reward model passed" in check.detail
+    assert "generated_win_rate" not in report.decided_by and "heldout_margin" in report.decided_by
     assert report.metrics["judge"] is None
     assert report.metrics["heldout_samples"][0]["candidate"] == "Rome!"
 

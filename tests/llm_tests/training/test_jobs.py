@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -18,11 +20,13 @@ from llm.training import (
     is_complete_version,
     pairs_to_unpaired,
     read_manifest,
+    thumb_comparisons,
     train_dpo,
     train_kto,
     train_online_rl,
+    unpaired_row,
 )
-from llm.training.kto import label_weights
+from llm.training.kto import desirable_nll, label_weights
 from tests.llm_tests.training.conftest import make_pairs, tiny_settings
 
 
@@ -96,6 +100,52 @@ def test_it_trains_kto_on_unpaired_thumbs(tiny_model_dir, tiny_pairs, tiny_kto_c
     assert version.manifest.method == "kto"
     assert is_complete_version(version.path)
     load_adapter_like_the_engine(tiny_model_dir, version.artifact_path)
+    # The anchor on the up-rated replies (KTOJobConfig.sft_weight) is on by default.
+    assert version.manifest.metrics["last_log"]["sft_anchor"] > 0
+
+
+def test_plain_kto_has_no_anchor(tiny_model_dir, tiny_pairs, tiny_kto_config, tmp_path):
+    config = replace(tiny_kto_config, sft_weight=0.0)
+    rows = pairs_to_unpaired(tiny_pairs)
+    version = train_kto(
+        base_model=tiny_model_dir, rows=rows, output_dir=tmp_path / "kto", config=config
+    )
+    assert "sft_anchor" not in version.manifest.metrics["last_log"]
+
+
+def test_the_anchor_is_the_up_rated_rows_mean_token_nll():
+    """Only desirable rows, only their completion tokens, per token."""
+    log_probs = torch.tensor([[-9.0, -1.0, -3.0], [-9.0, -2.0, -2.0], [-9.0, -5.0, -5.0]])
+    inputs = {
+        "label": [True, True, False],
+        "input_ids": torch.zeros(3, 4, dtype=torch.long),
+        # completion_mask[:, 1:] lines up with log_probs: the first column is prompt.
+        "completion_mask": torch.tensor([[0, 0, 1, 1], [0, 0, 0, 1], [0, 1, 1, 1]]),
+    }
+    outputs = SimpleNamespace(log_probs=log_probs)
+    assert desirable_nll(outputs, inputs).item() == pytest.approx((1 + 3 + 2) / 3)
+    inputs["label"] = [False, False, False]
+    assert desirable_nll(outputs, inputs) is None
+
+
+def test_thumbs_become_bradley_terry_comparisons():
+    """Same-prompt (up, down) couples first, then random ones; every row whole (implicit prompt)."""
+    ask = [{"role": "user", "content": "Capital of Peru?"}]
+    other = [{"role": "user", "content": "Legs of a dog?"}]
+    rows = [
+        unpaired_row(ask, "Lima.", True, "c1"),
+        unpaired_row(ask, "Peru is a country in South America with many cities.", False, "c2"),
+        unpaired_row(other, "Four.", True, "c3"),
+        unpaired_row(other, "Dogs are mammals.", False, "c4"),
+        unpaired_row(other, "Dogs have legs and tails and ears.", False, "c5"),
+    ]
+    comparisons = thumb_comparisons(rows, per_thumb=2)
+    assert len(comparisons) == 6
+    first = comparisons[0]
+    assert first["chosen"] == [*ask, {"role": "assistant", "content": "Lima."}]
+    assert first["rejected"][0] == ask[0] and "prompt" not in first
+    assert all(c["chosen"][-1]["content"] in ("Lima.", "Four.") for c in comparisons)
+    assert thumb_comparisons(rows[:1]) == []
 
 
 def test_it_weights_the_rarer_label_up():
