@@ -128,6 +128,7 @@ def pairs_derive(*, user_id: int, prompt_message_id: int | None) -> None:
         if connection.features.has_select_for_update:
             lock = connection.ops.for_update_sql(no_key=True)
             cursor.execute(_PROMPT_LOCK_SQL + lock, params)
+        cursor.execute(_PAIR_ACTIONS_DELETE_SQL, params)
         cursor.execute(_PAIRS_DELETE_SQL, params)
         cursor.execute(_PAIRS_DERIVE_SQL, params)
 
@@ -207,15 +208,19 @@ _RATING_DELETE_SQL = (
 _PROMPT_LOCK_SQL = "SELECT id FROM chat_message WHERE id = %(prompt)s "
 # Pairs staff decided (reviewed_by set) survive while their two thumbs still hold;
 # the insert then skips them (the unique constraint), keeping id and decision.
-_PAIRS_DELETE_SQL = """
-    DELETE FROM feedback_preferencepair
-    WHERE user_id = %(user)s AND prompt_message_id = %(prompt)s AND source = %(derived)s
-      AND (reviewed_by_id IS NULL OR NOT EXISTS (
+_STALE_PAIRS_SQL = """
+    SELECT id FROM feedback_preferencepair p
+    WHERE p.user_id = %(user)s AND p.prompt_message_id = %(prompt)s AND p.source = %(derived)s
+      AND (p.reviewed_by_id IS NULL OR NOT EXISTS (
           SELECT 1 FROM feedback_rating up JOIN feedback_rating down ON down.user_id = up.user_id
-          WHERE up.user_id = %(user)s AND up.message_id = feedback_preferencepair.chosen_id
-            AND up.value = %(up)s AND down.message_id = feedback_preferencepair.rejected_id
-            AND down.value = %(down)s))
+          WHERE up.user_id = %(user)s AND up.message_id = p.chosen_id AND up.value = %(up)s
+            AND down.message_id = p.rejected_id AND down.value = %(down)s))
 """
+# A pair's review actions go with it (raw SQL has no ORM cascade).
+_PAIR_ACTIONS_DELETE_SQL = (
+    f"DELETE FROM feedback_reviewaction WHERE pair_id IN ({_STALE_PAIRS_SQL})"
+)
+_PAIRS_DELETE_SQL = f"DELETE FROM feedback_preferencepair WHERE id IN ({_STALE_PAIRS_SQL})"
 _PAIRS_DERIVE_SQL = """
     INSERT INTO feedback_preferencepair (user_id, conversation_id, prompt_message_id, chosen_id,
                                          rejected_id, source, status, created_at, updated_at)

@@ -56,8 +56,9 @@ class ChatApp {
       showSibling: (message, step) => this.showSibling(message, step),
       rate: (message, value, details) => this.feedback.rate(message, value, details),
       prefer: (message) => this.feedback.prefer(message),
+      write: (message, content) => this.feedback.write(message, content),
       openSource: (source, trigger) => this.passage.open(source, trigger),
-    }, this.config.feedback, { showDetails: this.config.isStaff });
+    }, { ...this.config.feedback, maxReplyChars: this.config.maxMessageChars }, { showDetails: this.config.isStaff });
     this.passage = new PassageDialog($("passage-dialog"));
     this.documents = new DocumentsPanel(document, {
       ensureConversation: () => this.ensureConversation(),
@@ -116,11 +117,11 @@ class ChatApp {
     this.forceScroll = true;
     this.render();
     try {
-      const { conversation, messages, ratings, preferences } = await api.getConversation(id);
+      const { conversation, messages, ratings, preferences, written } = await api.getConversation(id);
       this.remember(conversation);
       const tree = this.tree(id);
       for (const message of messages) tree.mergeStored(message);
-      tree.setFeedback({ ratings, preferences });
+      tree.setFeedback({ ratings, preferences, written });
     } catch (error) {
       this.notices.show(error.message);
       if (error.status === 404) this.goHome({ push: true });
@@ -395,6 +396,10 @@ const FRAME_HANDLERS = {
   },
   preference(frame) {
     this.feedback.preferred(frame);
+  },
+  written_reply(frame) {
+    this.feedback.wrote(frame);
+    if (frame.reply.conversation === this.currentId) this.forceScroll = true;
   },
   error(frame) {
     if (frame.code === "unauthenticated") return this.connectionChanged("unauthenticated");

@@ -1,4 +1,4 @@
-// Sends `rate` and `prefer` frames (docs/protocol.md) and applies their
+// Sends `rate`, `prefer` and `write_reply` frames (docs/protocol.md) and applies their
 // answers. A change shows at once; a refusal puts the old state back and says
 // why. Each request resolves true once the server saved it, false otherwise.
 
@@ -35,6 +35,14 @@ export class FeedbackRequests {
     });
   }
 
+  // The reply the user wants instead of a thumbs-down one; shown once saved.
+  write(message, content) {
+    const tree = this.hooks.treeOf(message.conversation);
+    return this.request({ type: "write_reply", message: message.id, content }, {
+      tree, apply: () => {}, undo: () => {},
+    });
+  }
+
   request(frame, { apply, ...pending }) {
     const nonce = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
     if (!this.socket.send({ ...frame, nonce })) {
@@ -62,6 +70,16 @@ export class FeedbackRequests {
     const message = request?.tree.get(frame.message);
     if (message) request.tree.setPreferred(message.parent, message.id);
     this.hooks.announce("Marked as the better reply");
+    request?.resolve(true);
+  }
+
+  // The `written_reply` answer: the written reply joins its siblings, shown.
+  wrote(frame) {
+    const request = this.take(frame.nonce);
+    const tree = request?.tree ?? this.hooks.treeOf(frame.reply.conversation);
+    tree.choose(tree.upsert(frame.reply));
+    tree.setWritten(frame.message, frame.reply.id);
+    this.hooks.announce("Your reply was saved");
     request?.resolve(true);
   }
 

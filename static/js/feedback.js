@@ -1,6 +1,8 @@
 // Feedback on one finished reply: thumbs up and down, "This one is better"
-// among regenerated siblings, a summary of what was said, and the optional
-// form with preset reasons and a comment that opens after a thumb is pressed.
+// among regenerated siblings, a summary of what was said, the optional form
+// with preset reasons and a comment that opens after a thumb is pressed, and
+// under a thumbs-down "Write a better reply": an editor that starts from the
+// model's text and saves the user's own reply as a sibling.
 
 import { el, icon, setText } from "./dom.js";
 import { isRateable } from "./tree.js";
@@ -15,8 +17,10 @@ const THUMBS = {
 };
 
 export class FeedbackControls {
-  // actions: {rate(message, value, details?) -> Promise<boolean>, prefer(message)}
-  // config: {reasons: {up: {key: label}, down: {…}}, maxCommentChars, groundedOnlyReasons}
+  // actions: {rate(message, value, details?) -> Promise<boolean>, prefer(message),
+  //           write(message, content) -> Promise<boolean>}
+  // config: {reasons: {up: {key: label}, down: {…}}, maxCommentChars, groundedOnlyReasons,
+  //          maxReplyChars}
   constructor(actions, config) {
     this.actions = actions;
     this.config = config;
@@ -24,6 +28,7 @@ export class FeedbackControls {
     this.message = null;
     this.rating = null;
     this.form = null; // The open form, if any; form.value is its thumb.
+    this.editor = null; // The open "Write a better reply" editor, if any.
     this.thumbs = { up: thumbButton("up"), down: thumbButton("down") };
     this.thumbGroup = el("span", { className: "feedback-thumbs", role: "group", "aria-label": "Rate this reply" },
       this.thumbs.up, this.thumbs.down);
@@ -36,7 +41,9 @@ export class FeedbackControls {
       this.summaryText, this.edit);
     // Below the reply's footer, so that the footer keeps to one line on a phone.
     this.preferLine = el("p", { className: "feedback-prefer", hidden: true }, this.prefer, this.badge);
-    this.slot = el("div", { className: "feedback-slot" }, this.summary, this.preferLine);
+    this.write = el("button", { type: "button", className: "chip-button", "data-testid": "write-better", text: "Write a better reply" });
+    this.writeLine = el("p", { className: "feedback-write", hidden: true }, this.write);
+    this.slot = el("div", { className: "feedback-slot" }, this.summary, this.preferLine, this.writeLine);
     this.wire();
   }
 
@@ -45,6 +52,7 @@ export class FeedbackControls {
       this.thumbs[value].addEventListener("click", () => this.press(value));
     }
     this.prefer.addEventListener("click", () => this.actions.prefer(this.message));
+    this.write.addEventListener("click", () => this.openEditor());
     this.edit.addEventListener("click", () => {
       this.openForm(this.rating.value);
       this.form.querySelector("input, textarea").focus();
@@ -53,7 +61,7 @@ export class FeedbackControls {
 
   // entry: a MessageTree.branch() entry.
   update(entry) {
-    const { message, rating, preferred, canPrefer } = entry;
+    const { message, rating, preferred, canPrefer, written } = entry;
     this.entry = entry;
     this.message = message;
     this.rating = rating;
@@ -67,6 +75,10 @@ export class FeedbackControls {
     this.preferLine.hidden = this.prefer.hidden && this.badge.hidden;
     // A rating that changed under an open form (refused, cleared) closes it.
     if (this.form && this.form.value !== rating?.value) this.closeForm();
+    const canWrite = isRateable(message) && rating?.value === "down";
+    if (!canWrite) this.closeEditor();
+    setText(this.write, written ? "Edit your better reply" : "Write a better reply");
+    this.writeLine.hidden = !canWrite || Boolean(this.editor);
     const said = this.form ? "" : describe(rating, this.config.reasons);
     setText(this.summaryText, said);
     this.summary.hidden = !said;
@@ -104,6 +116,28 @@ export class FeedbackControls {
   closeForm() {
     this.form?.remove();
     this.form = null;
+  }
+
+  // The editor starts from the model's text, or from the user's own earlier one.
+  openEditor() {
+    this.closeEditor();
+    const start = this.entry.written?.content ?? this.message.content;
+    this.editor = new ReplyEditor(this.message.id, start, this.config.maxReplyChars, {
+      save: (content) => this.actions.write(this.message, content),
+      close: () => {
+        this.closeEditor();
+        this.update(this.entry);
+        this.write.focus();
+      },
+    });
+    this.slot.append(this.editor.form);
+    this.writeLine.hidden = true;
+    this.editor.focus();
+  }
+
+  closeEditor() {
+    this.editor?.form.remove();
+    this.editor = null;
   }
 
   // Close the form and put focus back where it came from.
@@ -169,4 +203,55 @@ function describe(rating, reasons) {
   const labels = rating.reasons.map((key) => reasons[rating.value][key] ?? key);
   const parts = [labels.join(", "), rating.comment ? `“${rating.comment}”` : ""].filter(Boolean);
   return `You said: ${parts.join(" · ")}`;
+}
+
+// "Write a better reply": a textarea with a character count, Save and Cancel.
+// Save stays off while the text is empty or over the limit (the server refuses
+// both too); a refused save keeps the text where it was.
+class ReplyEditor {
+  constructor(messageId, text, limit, { save, close }) {
+    const id = `better-reply-${messageId}`;
+    this.limit = limit;
+    this.textarea = el("textarea", { id, name: "content", rows: 6, "data-testid": "write-text", "aria-describedby": `${id}-count` });
+    this.textarea.value = text;
+    this.count = el("p", { id: `${id}-count`, className: "write-count", "data-testid": "write-count", "aria-live": "polite" });
+    this.saveButton = el("button", { type: "submit", className: "button button-primary", "data-testid": "write-save", text: "Save" });
+    this.form = el("form", { className: "feedback-form write-form", "data-testid": "write-form", "aria-label": "Write a better reply" },
+      el("label", { for: id, className: "feedback-comment-label" }, "The reply you wanted ",
+        el("span", { className: "optional", text: "(it is kept as a reply written by you)" })),
+      this.textarea, this.count,
+      el("div", { className: "feedback-form-actions" },
+        el("button", { type: "button", className: "button", "data-testid": "write-cancel", text: "Cancel", onclick: close }),
+        this.saveButton));
+    this.textarea.addEventListener("input", () => this.counted());
+    this.form.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      event.stopPropagation();
+      close();
+    });
+    this.form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      this.saveButton.disabled = true;
+      const saved = await save(this.textarea.value);
+      if (saved) close();
+      else this.counted();
+    });
+    this.counted();
+  }
+
+  counted() {
+    const length = this.textarea.value.length;
+    const over = length > this.limit;
+    setText(this.count, over
+      ? `${length} / ${this.limit} characters: ${length - this.limit} too many`
+      : `${length} / ${this.limit} characters`);
+    this.count.classList.toggle("is-over", over);
+    this.textarea.setAttribute("aria-invalid", String(over));
+    this.saveButton.disabled = over || !this.textarea.value.trim();
+  }
+
+  focus() {
+    this.form.scrollIntoView({ block: "nearest" });
+    this.textarea.focus();
+  }
 }

@@ -5,13 +5,14 @@ import { buildSourcesBlock, linkCitations, renderSources, sourcesKey } from "./c
 import { copyWithFeedback, el, iconButton, setText } from "./dom.js";
 import { FeedbackControls } from "./feedback.js";
 import { renderMarkdown } from "./markdown.js";
+import { isWritten } from "./tree.js";
 
 const STATE_LABELS = { streaming: "Writing…", stopped: "Stopped", failed: "Failed" };
 const NEAR_BOTTOM_PX = 96;
 
 export class MessageListView {
   // actions: {regenerate(message), showSibling(message, step), rate(…), prefer(message),
-  // openSource(source, trigger)}
+  // write(message, content), openSource(source, trigger)}
   // feedbackConfig: see FeedbackControls. showDetails: replies open with their
   // details (model version, token figures) shown, as staff see them.
   constructor(list, scroller, actions, feedbackConfig, { showDetails = false } = {}) {
@@ -82,6 +83,7 @@ export class MessageListView {
     parts.previous.disabled = index === 0;
     parts.next.disabled = index === count - 1;
     setText(parts.state, STATE_LABELS[message.status] ?? "");
+    parts.author.hidden = !isWritten(message);
     if (parts.details) updateDetails(parts, message);
     parts.copy.hidden = message.status === "streaming" || !message.content;
     // A reply can be regenerated; a user message left without one can be retried.
@@ -104,6 +106,8 @@ function buildMessage(message, actions, feedbackConfig) {
     siblingIndex: el("span", { className: "sibling-index", "data-testid": "sibling-index" }),
     next: iconButton("next", "Next version", { "data-testid": "sibling-next" }),
     state: el("span", { className: "message-state", "data-testid": "message-state" }),
+    // A reply the user wrote under a thumbs-down is labelled so, never taken for the model's.
+    author: el("span", { className: "written-badge", "data-testid": "written-badge", text: "Written by you", hidden: true }),
     copy: iconButton("copy", isReply ? "Copy reply" : "Copy message", { "data-testid": "copy-message" }),
     regenerate: iconButton("regenerate", isReply ? "Regenerate reply" : "Retry: write a reply", {
       "data-testid": "regenerate",
@@ -115,12 +119,14 @@ function buildMessage(message, actions, feedbackConfig) {
     addDetails(parts, message.id);
     parts.sources = buildSourcesBlock(message.id);
   }
+  const written = isWritten(message);
   const element = el("article", {
-    className: `message message-${message.role}`,
+    className: `message message-${message.role}${written ? " message-written" : ""}`,
     "data-testid": "message",
     "data-role": message.role,
     "data-message-id": message.id,
-    "aria-label": isReply ? "Reply" : "You said",
+    "data-written-by": message.written_by ?? "",
+    "aria-label": written ? "Reply written by you" : isReply ? "Reply" : "You said",
   });
   element.parts = parts;
   wireActions(element, parts, actions);
@@ -129,7 +135,7 @@ function buildMessage(message, actions, feedbackConfig) {
   const bubble = el("div", { className: "message-bubble" }, parts.content, parts.error);
   // One line, at any width: what could make it wrap lives on the lines below
   // (details, "This one is better", the feedback form).
-  const footer = el("div", { className: "message-footer" }, parts.siblings, parts.state,
+  const footer = el("div", { className: "message-footer" }, parts.siblings, parts.author, parts.state,
     el("span", { className: "message-actions" }, parts.copy, parts.regenerate, parts.detailsToggle ?? "",
       feedback?.thumbGroup ?? ""));
   const avatar = isReply ? el("div", { className: "avatar brand-mark", "aria-hidden": "true" }) : "";

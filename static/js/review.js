@@ -1,7 +1,7 @@
-// The review queue's focus view: one rating at a time, decided by keyboard.
-// Keys: A approve, X exclude, J / → next, K / ← previous, U undo.
-// Previous and next walk this visit's history; past its end, next asks the
-// server for the following pending rating. Undo is the server's: it reverts
+// The review queue's focus view: one rating or preference pair at a time,
+// decided by keyboard. Keys: A approve, X exclude, J / → next, K / ← previous,
+// U undo. Previous and next walk this visit's history; past its end, next asks
+// the server for the following pending item. Undo is the server's: it reverts
 // the reviewer's own last decision, even one made before a reload.
 
 import { el, icon } from "./dom.js";
@@ -18,6 +18,12 @@ const withQuery = (url) => (query ? `${url}${url.includes("?") ? "&" : "?"}${que
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const ROLE_LABELS = { system: "System prompt", user: "User", assistant: "Assistant" };
 const STATUS_LABELS = { pending: "Pending", approved: "Approved", excluded: "Excluded" };
+const THUMB_WORDS = { up: "thumbs up", down: "thumbs down" };
+
+// An item of the queue: {kind: "rating" | "pair", id}; its API address.
+const refOf = (item) => ({ kind: item.kind, id: item.id });
+const sameRef = (a, b) => a.kind === b.kind && a.id === b.id;
+const itemUrl = (ref) => `${config.api}${ref.kind === "pair" ? "pairs" : "ratings"}/${ref.id}`;
 
 const state = { history: [], index: -1, busy: false };
 
@@ -35,10 +41,16 @@ function show(answer) {
     button.disabled = needsItem && item === null;
   }
   if (item === null) return;
-  renderMeta(item);
+  $("bulk-link").href = config.bulkUrls[item.kind];
+  if (item.kind === "pair") {
+    renderPairMeta(item);
+  } else {
+    renderMeta(item);
+  }
   renderContext(item.context);
   renderSources(item.sources ?? []);
-  renderReplies(item);
+  if (item.kind === "pair") renderPair(item);
+  else renderReplies(item);
 }
 
 function progress({ item, pending, position }) {
@@ -52,29 +64,46 @@ function progress({ item, pending, position }) {
   $("review-progress").textContent = text;
 }
 
-function renderMeta(item) {
-  const thumb = el("span", { className: `thumb-label ${item.value}`, "data-testid": "review-thumb" },
-    icon("thumb"), el("span", { text: item.value === "up" ? "Thumbs up" : "Thumbs down" }));
-  const reasons = el("ul", { className: "reason-labels", "data-testid": "review-reasons", "aria-label": "Reasons" },
-    ...item.reasons.map((reason) => el("li", { text: reason.label })));
-  const rater = item.rater;
+function statusBadge(item) {
+  return el("span", {
+    className: `status-badge ${item.status}`, "data-testid": "review-status", text: STATUS_LABELS[item.status],
+  });
+}
+
+function raterLine(rater) {
   const trust = el("span", {
     className: `trust ${rater.trusted ? "trusted" : ""}`, "data-testid": "review-trust",
     text: rater.trusted ? "Trusted rater" : "Not marked trusted",
   });
   const history = `${rater.total} rating${rater.total === 1 ? "" : "s"}, ${rater.approved} approved, ${rater.excluded} excluded`;
-  const status = el("span", {
-    className: `status-badge ${item.status}`, "data-testid": "review-status", text: STATUS_LABELS[item.status],
-  });
+  return el("p", { className: "rater" }, el("strong", { text: rater.name }), " ", trust, el("span", { className: "muted", text: ` · ${history}` }));
+}
+
+// A pair: where it came from (a choice, two opposite thumbs, an arena vote, a
+// reply the user wrote), its state, who gave it.
+function renderPairMeta(item) {
+  const source = el("span", { className: `pair-source ${item.source}`, "data-testid": "review-pair-source", text: item.source_label });
+  $("review-meta").replaceChildren(
+    el("div", { className: "meta-line" }, el("span", { className: "kind-label", text: "Preference pair" }), source, statusBadge(item),
+      el("span", { className: "muted", text: new Date(item.created_at).toLocaleString() })),
+    raterLine(item.rater),
+  );
+}
+
+function renderMeta(item) {
+  const thumb = el("span", { className: `thumb-label ${item.value}`, "data-testid": "review-thumb" },
+    icon("thumb"), el("span", { text: item.value === "up" ? "Thumbs up" : "Thumbs down" }));
+  const reasons = el("ul", { className: "reason-labels", "data-testid": "review-reasons", "aria-label": "Reasons" },
+    ...item.reasons.map((reason) => el("li", { text: reason.label })));
   const comment = item.comment
     ? el("blockquote", { className: "review-comment", "data-testid": "review-comment", text: item.comment })
     : el("p", { className: "muted", text: "No comment." });
   $("review-meta").replaceChildren(
-    el("div", { className: "meta-line" }, thumb, status,
+    el("div", { className: "meta-line" }, thumb, statusBadge(item),
       el("span", { className: "muted", text: `${item.model_version || "unknown version"} · ${new Date(item.created_at).toLocaleString()}` })),
     item.reasons.length ? reasons : el("p", { className: "muted", text: "No reasons given." }),
     comment,
-    el("p", { className: "rater" }, el("strong", { text: rater.name }), " ", trust, el("span", { className: "muted", text: ` · ${history}` })),
+    raterLine(item.rater),
   );
 }
 
@@ -103,11 +132,33 @@ function renderSources(sources) {
   }));
 }
 
-function replyPane(title, content, testId, note) {
+function replyPane(title, content, testId, note, className = "") {
   const body = el("div", { className: "turn-body" });
   renderMarkdown(body, content || "(empty reply)");
-  return el("article", { className: "reply-pane", "data-testid": testId },
+  return el("article", { className: `reply-pane ${className}`.trim(), "data-testid": testId },
     el("h3", { text: title }), note ? el("p", { className: "muted", text: note }) : "", body);
+}
+
+// Who wrote one side of a pair, and what the user said of it.
+function sideNote(side) {
+  const notes = [side.written_by === "user" ? "written by the user" : `by ${side.model_version || "an unknown version"}`];
+  const rating = side.rating;
+  if (rating) {
+    const reasons = rating.reasons.map((reason) => reason.label).join(", ");
+    notes.push(`rated ${THUMB_WORDS[rating.value]}${reasons ? `: ${reasons}` : ""}${rating.comment ? ` “${rating.comment}”` : ""}`);
+  }
+  return notes.join("; ");
+}
+
+// Both replies side by side, the chosen one first and marked.
+function renderPair(item) {
+  const chosenTitle = item.source === "written" ? "Chosen: written by the user" : "Chosen";
+  const container = $("review-replies");
+  container.classList.add("pair");
+  container.replaceChildren(
+    replyPane(`✓ ${chosenTitle}`, item.chosen.content, "review-chosen", sideNote(item.chosen), "chosen"),
+    replyPane("Rejected", item.rejected.content, "review-rejected", sideNote(item.rejected), "rejected"),
+  );
 }
 
 function renderReplies(item) {
@@ -121,7 +172,8 @@ function renderReplies(item) {
       notes.push(sibling.grounded ? "it saw sources the rated reply did not" : "it was written without the sources");
     }
     if (sibling.preferred) notes.push(sibling.preferred === "sibling" ? "they preferred this one" : "they preferred the rated reply");
-    panes.push(replyPane("Sibling reply", sibling.content, "review-sibling", notes.join("; ")));
+    const title = sibling.written_by === "user" ? "Reply written by the user" : "Sibling reply";
+    panes.push(replyPane(title, sibling.content, "review-sibling", notes.join("; ")));
   }
   const container = $("review-replies");
   container.classList.toggle("pair", Boolean(sibling));
@@ -141,12 +193,12 @@ async function run(action) {
   }
 }
 
-async function loadNext(afterId) {
-  const url = withQuery(`${config.api}next${afterId ? `?after=${afterId}` : ""}`);
+async function loadNext(after) {
+  const url = withQuery(`${config.api}next${after ? `?after=${after.kind}:${after.id}` : ""}`);
   const answer = await request("GET", url);
   if (answer.item) {
     state.history = state.history.slice(0, state.index + 1);
-    state.history.push(answer.item.id);
+    state.history.push(refOf(answer.item));
     state.index = state.history.length - 1;
   }
   show(answer);
@@ -155,14 +207,14 @@ async function loadNext(afterId) {
 
 async function loadAt(index) {
   state.index = index;
-  show(await request("GET", withQuery(`${config.api}ratings/${state.history[index]}`)));
+  show(await request("GET", withQuery(itemUrl(state.history[index]))));
 }
 
 async function decide(status) {
-  const id = current();
-  if (id === null) return;
-  await request("POST", withQuery(`${config.api}ratings/${id}`), { status });
-  announce(`${status === "approved" ? "Approved" : "Excluded"} rating ${id}`);
+  const ref = current();
+  if (ref === null) return;
+  await request("POST", withQuery(itemUrl(ref)), { status });
+  announce(`${status === "approved" ? "Approved" : "Excluded"} ${ref.kind} ${ref.id}`);
   await forward();
 }
 
@@ -177,19 +229,19 @@ const ACTIONS = {
   next: forward,
   previous: async () => {
     if (state.index > 0) await loadAt(state.index - 1);
-    else announce("This is the first rating of this visit.");
+    else announce("This is the first item of this visit.");
   },
   undo: async () => {
     const answer = await request("POST", withQuery(`${config.api}undo`));
-    const id = answer.item.id;
-    const known = state.history.indexOf(id);
+    const ref = refOf(answer.item);
+    const known = state.history.findIndex((item) => sameRef(item, ref));
     if (known >= 0) state.index = known;
     else {
-      state.history.splice(state.index + 1, 0, id);
+      state.history.splice(state.index + 1, 0, ref);
       state.index += 1;
     }
     show(answer);
-    announce(`Undone: rating ${id} is ${STATUS_LABELS[answer.item.status].toLowerCase()} again`);
+    announce(`Undone: ${ref.kind} ${ref.id} is ${STATUS_LABELS[answer.item.status].toLowerCase()} again`);
   },
 };
 
@@ -211,11 +263,13 @@ for (const button of document.querySelectorAll("[data-action]")) {
   button.addEventListener("click", () => run(button.dataset.action));
 }
 
-// Opened on one rating (?rating=ID, e.g. from the admin), or on the first pending one.
+// Opened on one item (?rating=ID or ?pair=ID, e.g. from the admin), or on the first pending one.
 ACTIONS.start = () => (config.start ? loadAt(0) : loadNext(null));
 
-$("bulk-link").href = config.bulkUrl;
+$("bulk-link").href = config.bulkUrls.rating;
+$("filter-kind").value = config.filter.kind;
 $("filter-value").value = config.filter.value;
+$("filter-source").value = config.filter.source;
 $("filter-version").value = config.filter.model_version;
-if (config.start) state.history = [Number(config.start)];
+if (config.start) state.history = [config.start];
 run("start");

@@ -1,11 +1,15 @@
 // One conversation's messages. They form a tree through `parent`; replies to
 // the same user message are siblings. The view shows one branch: at each node
 // the chosen child, by default the newest. The user's own feedback rides along:
-// a rating per reply, and per user message the reply marked better.
+// a rating per reply, per user message the reply marked better, and per
+// thumbs-down reply the reply the user wrote instead ("Write a better reply").
 
 const RATEABLE = new Set(["complete", "stopped"]);
 
-export const isRateable = (message) => message.role === "assistant" && RATEABLE.has(message.status);
+// A reply the user wrote themselves: a sibling of the model's, never rated.
+export const isWritten = (message) => message.role === "assistant" && message.written_by === "user";
+
+export const isRateable = (message) => message.role === "assistant" && !isWritten(message) && RATEABLE.has(message.status);
 
 export class MessageTree {
   constructor() {
@@ -13,6 +17,7 @@ export class MessageTree {
     this.chosen = new Map(); // parent id (null for the first turn) -> chosen child id
     this.ratings = new Map(); // reply id -> rating object (docs/protocol.md)
     this.preferences = new Map(); // user message id -> id of the reply marked better
+    this.written = new Map(); // rated reply id -> id of the reply the user wrote instead
   }
 
   get(id) {
@@ -44,9 +49,14 @@ export class MessageTree {
   }
 
   // The feedback part of a conversation read over HTTP replaces what we had.
-  setFeedback({ ratings = {}, preferences = {} }) {
+  setFeedback({ ratings = {}, preferences = {}, written = {} }) {
     this.ratings = new Map(Object.entries(ratings).map(([id, rating]) => [Number(id), rating]));
     this.preferences = new Map(Object.entries(preferences).map(([id, chosen]) => [Number(id), chosen]));
+    this.written = new Map(Object.entries(written).map(([id, reply]) => [Number(id), reply]));
+  }
+
+  setWritten(ratedId, replyId) {
+    this.written.set(ratedId, replyId);
   }
 
   rating(replyId) {
@@ -85,7 +95,7 @@ export class MessageTree {
     return children;
   }
 
-  // [{message, index, count, rating, preferred, canPrefer}] from the first
+  // [{message, index, count, rating, preferred, canPrefer, written}] from the first
   // turn down the chosen children.
   branch() {
     const children = this.childrenByParent();
@@ -105,7 +115,8 @@ export class MessageTree {
   feedbackOf(message, siblings) {
     const canPrefer = isRateable(message) && siblings.some((other) => other !== message && isRateable(other));
     const preferred = message.role === "assistant" && this.preferred(message.parent) === message.id;
-    return { rating: this.rating(message.id), preferred, canPrefer };
+    const written = this.messages.get(this.written.get(message.id)) ?? null;
+    return { rating: this.rating(message.id), preferred, canPrefer, written };
   }
 
   // The id a new user message follows: the last visible assistant reply.

@@ -159,3 +159,97 @@ def _trainer_for(format, dataset, model_dir, tmp_path):
     return trainer_class(
         model=model, args=config_class(**common), train_dataset=dataset, processing_class=tokenizer
     )
+
+
+# -- written replies ----------------------------------------------------------------
+
+
+@pytest.fixture
+def written(alice, bob):
+    """Alice disliked one reply in each of two conversations and wrote what she wanted;
+    Bob approved both pairs."""
+    from feedback.models import PreferencePair
+    from feedback.written import written_reply_submit
+
+    pairs = []
+    for question, wanted in (("Capital of France?", "Paris."), ("Two plus two?", "Four.")):
+        conversation = chat_services.conversation_create(owner=alice)
+        _, (bad,) = exchange(conversation, question, ["A bad answer."])
+        services.rating_submit(user=alice, message_id=bad.pk, value="down", reasons=["wrong"])
+        pairs.append(written_reply_submit(user=alice, message_id=bad.pk, content=wanted).pair)
+    services.pairs_review(pairs=PreferencePair.objects.all(), reviewer=bob, status="approved")
+    return pairs
+
+
+def test_it_exports_written_replies_for_sft_under_the_rated_replys_prompt(written):
+    rows = list(export_rows(format="sft"))
+    assert [row["messages"][-1] for row in rows] == [
+        {"role": "assistant", "content": "Paris."},
+        {"role": "assistant", "content": "Four."},
+    ]
+    assert rows[0]["messages"][:-1] == [SYSTEM, {"role": "user", "content": "Capital of France?"}]
+    assert (rows[0]["message_id"], rows[0]["origin"]) == (written[0].chosen_id, "written")
+
+
+def test_sft_interleaves_thumbs_up_and_written_replies_oldest_first(rated, written):
+    origins = [row["origin"] for row in export_rows(format="sft")]
+    assert origins == ["thumbs_up", "thumbs_up", "written", "written"]
+
+
+def test_it_exports_written_pairs_for_dpo_and_reward(written):
+    rows = list(export_rows(format="dpo"))
+    assert rows == list(export_rows(format="reward"))
+    assert [(row["chosen"], row["rejected"], row["source"]) for row in rows] == [
+        (
+            [{"role": "assistant", "content": "Paris."}],
+            [{"role": "assistant", "content": "A bad answer."}],
+            "written",
+        ),
+        (
+            [{"role": "assistant", "content": "Four."}],
+            [{"role": "assistant", "content": "A bad answer."}],
+            "written",
+        ),
+    ]
+    assert rows[0]["prompt"][-1] == {"role": "user", "content": "Capital of France?"}
+    # The thumbs-down stays an unpaired row; the written reply has no rating of its own.
+    assert [row["label"] for row in export_rows(format="kto", status="any")] == [False, False]
+
+
+def test_written_replies_of_users_who_opted_out_are_never_exported(written, alice):
+    services.profile_update(user=alice, share_for_training=False)
+    for format in ("dpo", "reward", "sft"):
+        assert list(export_rows(format=format, status="any")) == []
+
+
+def test_pending_written_pairs_wait_for_review(alice, written):
+    from feedback.written import written_reply_submit
+
+    written_reply_submit(user=alice, message_id=written[0].rejected_id, content="Paris, France.")
+    assert [row["messages"][-1]["content"] for row in export_rows(format="sft")] == ["Four."]
+    assert len(list(export_rows(format="dpo", status="pending"))) == 1
+
+
+def test_written_pairs_count_against_the_daily_cap(rated, written, settings):
+    """Two derived pairs came first that day: a cap of three keeps one written reply."""
+    settings.FEEDBACK_DAILY_TRAINING_CAP = 3
+    assert [row["source"] for row in export_rows(format="dpo")] == [
+        "derived",
+        "derived",
+        "written",
+    ]
+    assert [row["origin"] for row in export_rows(format="sft")] == [
+        "thumbs_up",
+        "thumbs_up",
+        "written",
+    ]
+
+
+@pytest.mark.parametrize("format", ["dpo", "reward", "sft"])
+def test_written_replies_load_into_their_trl_trainer(written, tmp_path, tiny_model_dir, format):
+    dataset = exported_dataset(format, tmp_path)
+    assert len(dataset) == 2
+    trainer = _trainer_for(format, dataset, tiny_model_dir, tmp_path)
+    prepared = trainer.train_dataset
+    assert len(prepared) == len(dataset)
+    assert any(column.endswith(("input_ids", "_ids")) for column in prepared.column_names)

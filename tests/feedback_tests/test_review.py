@@ -175,3 +175,163 @@ def test_a_trusted_rater_shows_as_trusted(staff_client, alice, ratings):
     FeedbackProfile.objects.create(user=alice, trusted=True)
     item = staff_client.get(reverse("review:api-rating", args=[ratings[0].pk])).json()["item"]
     assert item["rater"]["trusted"] is True
+
+
+# -- pairs ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pairs(alice, ratings) -> list[PreferencePair]:
+    """After the ratings: Alice marks Lyon better (explicit) and writes a better reply
+    under Lyon's thumbs-down (written). The derived pair from her thumbs came first."""
+    from feedback.written import written_reply_submit
+
+    paris, lyon = (rating.message for rating in ratings[:2])
+    written = written_reply_submit(user=alice, message_id=lyon.pk, content="Paris, of course.")
+    services.preference_submit(user=alice, chosen_id=lyon.pk)
+    derived = PreferencePair.objects.get(source="derived")
+    explicit = PreferencePair.objects.get(source="explicit")
+    return [derived, written.pair, explicit]
+
+
+def pair_url(pair_id: int) -> str:
+    return reverse("review:api-pair", args=[pair_id])
+
+
+def test_the_queue_walks_ratings_then_pairs_leaving_derived_pairs_to_their_ratings(
+    staff_client, ratings, pairs
+):
+    derived, written, explicit = pairs
+    first = next_item(staff_client)
+    assert (first["item"]["kind"], first["pending"]) == ("rating", 5)  # 3 ratings, 2 pairs
+    walked = [(first["item"]["kind"], first["item"]["id"])]
+    for _ in range(4):
+        kind, item_id = walked[-1]
+        walked.append(
+            (
+                (answer := next_item(staff_client, after=f"{kind}:{item_id}"))["item"]["kind"],
+                answer["item"]["id"],
+            )
+        )
+        assert answer["position"] == len(walked)
+    assert walked == [
+        *(("rating", rating.pk) for rating in ratings),
+        ("pair", written.pk),
+        ("pair", explicit.pk),
+    ]
+    wrapped = next_item(staff_client, after=f"pair:{explicit.pk}")
+    assert (wrapped["item"]["kind"], wrapped["item"]["id"]) == ("rating", ratings[0].pk)
+
+
+def test_it_filters_pairs_by_kind_and_source(staff_client, ratings, pairs):
+    derived, written, explicit = pairs
+    only_pairs = next_item(staff_client, kind="pairs")
+    assert (only_pairs["item"]["id"], only_pairs["pending"]) == (derived.pk, 3)
+    only_ratings = next_item(staff_client, kind="ratings")
+    assert (only_ratings["item"]["kind"], only_ratings["pending"]) == ("rating", 3)
+    for source, pair in (("written", written), ("derived", derived), ("explicit", explicit)):
+        answer = next_item(staff_client, source=source)
+        assert (answer["item"]["id"], answer["pending"], answer["position"]) == (pair.pk, 1, 1)
+    assert next_item(staff_client, source="arena") == {"item": None, "pending": 0, "position": None}
+    for bad in ({"source": "gossip"}, {"kind": "both"}, {"kind": "pairs", "value": "up"}):
+        response = staff_client.get(reverse("review:api-next"), bad)
+        assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid")
+    assert staff_client.get(reverse("review:api-next"), {"after": "poll:3"}).status_code == 400
+
+
+def test_a_written_pair_shows_both_replies_the_chosen_one_marked(staff_client, ratings, pairs):
+    _, written, _ = pairs
+    answer = staff_client.get(pair_url(written.pk)).json()
+    item = answer["item"]
+    assert (item["kind"], item["source"], item["source_label"]) == (
+        "pair",
+        "written",
+        "Written by the user",
+    )
+    assert [turn["role"] for turn in item["context"]] == ["system", "user"]
+    assert item["context"][1]["content"] == "Capital of **France**?"
+    assert (item["chosen"]["content"], item["chosen"]["written_by"]) == (
+        "Paris, of course.",
+        "user",
+    )
+    assert item["chosen"]["rating"] is None
+    assert (item["rejected"]["content"], item["rejected"]["written_by"]) == ("Lyon.", "model")
+    assert item["rejected"]["rating"] == {
+        "value": "down",
+        "reasons": [{"key": "wrong", "label": "Wrong"}],
+        "comment": "Not Lyon",
+    }
+    assert item["rater"]["name"] == "alice"
+    assert (answer["pending"], answer["position"]) == (5, 4)
+
+
+def test_a_decision_on_a_pair_is_recorded_and_undone(staff_client, carol, ratings, pairs):
+    _, written, _ = pairs
+    response = staff_client.post(
+        pair_url(written.pk), json.dumps({"status": "approved"}), content_type="application/json"
+    )
+    answer = response.json()
+    assert (answer["item"]["status"], answer["item"]["reviewed_by"], answer["position"]) == (
+        "approved",
+        "carol",
+        None,
+    )
+    assert answer["pending"] == 4
+    action = ReviewAction.objects.get()
+    assert (action.pair, action.rating, action.previous_status, action.status) == (
+        written,
+        None,
+        "pending",
+        "approved",
+    )
+    decide(staff_client, ratings[0].pk, "excluded")  # then a rating
+    assert staff_client.post(reverse("review:api-undo")).json()["item"]["kind"] == "rating"
+    undone = staff_client.post(reverse("review:api-undo")).json()
+    assert (undone["item"]["kind"], undone["item"]["id"], undone["item"]["status"]) == (
+        "pair",
+        written.pk,
+        "pending",
+    )
+    written.refresh_from_db()
+    assert (written.status, written.reviewed_by) == ("pending", None)
+    assert ReviewAction.objects.filter(undone_at__isnull=False).count() == 2
+
+
+def test_a_decided_derived_pair_keeps_its_decision_while_its_thumbs_hold(
+    staff_client, alice, ratings, pairs
+):
+    derived = pairs[0]
+    staff_client.post(
+        pair_url(derived.pk), json.dumps({"status": "excluded"}), content_type="application/json"
+    )
+    decide(staff_client, ratings[0].pk, "approved")  # re-derives the message's pairs
+    decide(staff_client, ratings[1].pk, "approved")
+    kept = PreferencePair.objects.get(source="derived")
+    assert (kept.pk, kept.status) == (derived.pk, "excluded")
+    services.rating_submit(user=alice, message_id=ratings[0].message_id, value="down")
+    assert not PreferencePair.objects.filter(source="derived").exists()  # thumbs no longer hold
+
+
+def test_pair_decisions_are_refused_when_bad(staff_client, pairs, client, alice):
+    assert (
+        staff_client.post(
+            pair_url(999999), json.dumps({"status": "approved"}), content_type="application/json"
+        ).status_code
+        == 404
+    )
+    assert staff_client.get(pair_url(999999)).status_code == 404
+    bad = staff_client.post(
+        pair_url(pairs[1].pk), json.dumps({"status": "maybe"}), content_type="application/json"
+    )
+    assert bad.json()["error"]["code"] == "invalid"
+    client.force_login(alice)
+    assert client.get(pair_url(pairs[1].pk)).status_code == 403
+    assert not ReviewAction.objects.exists()
+
+
+def test_the_page_offers_the_pair_filters_and_opens_on_a_pair(staff_client, pairs):
+    response = staff_client.get(reverse("review:queue"), {"pair": pairs[1].pk})
+    assert b'data-testid="filter-kind"' in response.content
+    assert b'value="written"' in response.content
+    config = response.context["client_config"]
+    assert config["start"] == {"kind": "pair", "id": pairs[1].pk}
