@@ -141,7 +141,8 @@ function replyPane(title, content, testId, note, className = "") {
 
 // Who wrote one side of a pair, and what the user said of it.
 function sideNote(side) {
-  const notes = [side.written_by === "user" ? "written by the user" : `by ${side.model_version || "an unknown version"}`];
+  // A reply the user wrote says so in its pane's title.
+  const notes = side.written_by === "user" ? [] : [`by ${side.model_version || "an unknown version"}`];
   const rating = side.rating;
   if (rating) {
     const reasons = rating.reasons.map((reason) => reason.label).join(", ");
