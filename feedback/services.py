@@ -56,9 +56,11 @@ def rating_submit(
             status=initial_review_status(reply.author_trusted),
             updated_at=timezone.now(),
         )
-    # Without siblings no pair can change: one statement, atomic on its own.
-    with transaction.atomic() if reply.sibling_count > 1 else nullcontext():
+    # Without siblings no pair can change: one statement, atomic on its own (a
+    # clearing deletes the rating's review actions too: two statements).
+    with transaction.atomic() if reply.sibling_count > 1 or rating is None else nullcontext():
         if rating is None:
+            _execute(_RATING_ACTIONS_DELETE_SQL, {"user": user.pk, "message": reply.id})
             _execute(_RATING_DELETE_SQL, {"user": user.pk, "message": reply.id})
         else:
             _rating_upsert(rating)
@@ -201,6 +203,11 @@ _RATING_UPSERT_SQL = """
         value = excluded.value, reasons = excluded.reasons, comment = excluded.comment,
         status = excluded.status, reviewed_by_id = NULL, reviewed_at = NULL,
         updated_at = excluded.updated_at
+"""
+# Its review actions go with a cleared rating (raw SQL has no ORM cascade).
+_RATING_ACTIONS_DELETE_SQL = """
+    DELETE FROM feedback_reviewaction WHERE rating_id IN (
+        SELECT id FROM feedback_rating WHERE user_id = %(user)s AND message_id = %(message)s)
 """
 _RATING_DELETE_SQL = (
     "DELETE FROM feedback_rating WHERE user_id = %(user)s AND message_id = %(message)s"

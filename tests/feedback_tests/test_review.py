@@ -335,3 +335,13 @@ def test_the_page_offers_the_pair_filters_and_opens_on_a_pair(staff_client, pair
     assert b'value="written"' in response.content
     config = response.context["client_config"]
     assert config["start"] == {"kind": "pair", "id": pairs[1].pk}
+
+
+def test_a_reviewed_rating_can_still_be_cleared_by_its_rater(staff_client, alice, ratings):
+    """Its review actions go with it (they used to block the delete on PostgreSQL)."""
+    decide(staff_client, ratings[2].pk, "approved")  # the reply without siblings
+    decide(staff_client, ratings[1].pk, "excluded")  # one with a sibling
+    for rating in ratings[1:]:
+        services.rating_submit(user=alice, message_id=rating.message_id, value=None)
+    assert not Rating.objects.filter(pk__in=[r.pk for r in ratings[1:]]).exists()
+    assert not ReviewAction.objects.exists()
