@@ -126,5 +126,6 @@ def _chunk_for(event: Started | Token | Finished) -> ChatGenerationChunk:
             "time_to_first_token": event.time_to_first_token,
             "duration": event.duration,
             "error": event.error,
+            "failure": str(event.failure or ""),
         }
     return ChatGenerationChunk(message=AIMessageChunk(content="", response_metadata=metadata))

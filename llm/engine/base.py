@@ -27,6 +27,16 @@ class FinishReason(StrEnum):
     ERROR = "error"
 
 
+class Failure(StrEnum):
+    """Why a reply failed, in a word the delivery layer turns into a sentence for
+    people (``Finished.error`` holds the details: addresses, exceptions)."""
+
+    UNREACHABLE = "unreachable"  # no inference server answered
+    SERVER_LOST = "server_lost"  # the server stopped answering during the reply
+    SERVER_ERROR = "server_error"  # the server answered with an error
+    ENGINE = "engine"  # this process's engine failed (model load, a generation step)
+
+
 class EngineState(StrEnum):
     LOADING = "loading"
     READY = "ready"
@@ -67,7 +77,8 @@ class Finished:
     completion_tokens: int
     time_to_first_token: float | None
     duration: float
-    error: str = ""
+    error: str = ""  # what went wrong, for the log and staff: may name servers
+    failure: Failure | None = None  # why, in one word, where the reason is ERROR
 
 
 GenerationEvent = Started | Token | Finished

@@ -85,6 +85,10 @@ class LocalEngine(Engine):
         self._closed = False
         self.loaded: LoadedModel | None = None
         self.versions: VersionRegistry | None = None
+        # The engine thread's running rows and waiting jobs, read (never changed) by
+        # metrics: len() of a list another thread appends to is safe in CPython.
+        self._rows: list[_Job] = []
+        self._waiting: deque[_Job] = deque()
 
     # -- public surface -------------------------------------------------------
 
@@ -130,6 +134,16 @@ class LocalEngine(Engine):
             # Seen by the engine thread before its next step: the row is dropped.
             job.cancelled = True
 
+    @property
+    def batch_size(self) -> int:
+        """Rows in the running batch now."""
+        return len(self._rows)
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting to join the batch (in the inbox or admitted next)."""
+        return len(self._waiting) + self._inbox.qsize()
+
     def call(self, function: Callable[[LoadedModel], object]) -> Future:
         """Run ``function(loaded_model)`` on the engine thread, between two steps.
 
@@ -169,6 +183,7 @@ class LocalEngine(Engine):
         batch = DecodeBatch(self.loaded)
         rows: list[_Job] = []  # one per batch row, in batch order
         waiting: deque[_Job] = deque()
+        self._rows, self._waiting = rows, waiting  # for metrics only
         while True:
             try:
                 self._turn(batch, rows, waiting)

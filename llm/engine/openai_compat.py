@@ -12,11 +12,14 @@ replies cannot tell the backends apart.
   used one no reply is using is unloaded. A replica that restarted has
   forgotten its adapters: a "model does not exist" answer re-registers it once.
 - **Replicas.** Each request goes to the healthy replica with the fewest
-  replies in flight. One that refuses a connection is marked down and the
-  request moves on to the next before any token is sent; a down replica is
-  asked ``/health`` again after ``retry_seconds``. A replica that dies during
-  a reply ends that reply with an error at once (its socket closes), keeping
-  what was written; one that hangs ends it after ``read_timeout`` seconds.
+  replies in flight; equally idle ones take turns (round robin). One that
+  refuses a connection is marked down and the request moves on to the next
+  before any token is sent. A replica that dies during a reply ends that reply
+  with an error at once (its socket closes), keeping what was written; one that
+  hangs ends it after ``read_timeout`` seconds. Either way it is marked down,
+  and a task of its own asks its ``/health`` every ``retry_seconds`` until it
+  answers 200: then it takes replies again, whatever the others are doing.
+  ``close`` cancels those tasks.
 - **Stop.** Closing the stream closes the HTTP response; vLLM aborts the request.
 - **Context window.** Where the server has vLLM's ``/tokenize``, the oldest
   turns are dropped until the prompt and ``max_new_tokens`` fit.
@@ -29,7 +32,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -39,6 +42,7 @@ from llm.engine.base import (
     ChatMessages,
     Engine,
     EngineState,
+    Failure,
     Finished,
     FinishReason,
     GenerationEvent,
@@ -68,6 +72,13 @@ class Replica:
     using: dict[str, int] = field(default_factory=dict)  # adapter -> replies using it now
     max_model_len: int | None = None  # learnt from the first /tokenize answer
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    replies: int = 0  # replies sent here, counted as each one starts (for metrics)
+    # Asks /health every retry_seconds while the replica is down; None while healthy.
+    probe: asyncio.Task | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.down_since is None
 
 
 class OpenAIEngine(Engine):
@@ -82,6 +93,7 @@ class OpenAIEngine(Engine):
         read_timeout: float = 30.0,
         connect_timeout: float = 2.0,
         retry_seconds: float = 5.0,
+        on_reply: Callable[[str], None] | None = None,
     ):
         if not urls:
             raise ValueError("OpenAIEngine needs at least one server URL")
@@ -89,10 +101,12 @@ class OpenAIEngine(Engine):
         self.base_label = base_label or model  # what the base model's replies record
         self.max_adapters = max_adapters
         self.retry_seconds = retry_seconds
+        self.on_reply = on_reply  # told each replica's URL as a reply goes there (metrics)
         self._urls = [url.rstrip("/") for url in urls]
         self._api_key = api_key
         self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self._replicas: list[Replica] | None = None
+        self._next = 0  # where the next search for the least busy replica starts
 
     @property
     def state(self) -> EngineState:
@@ -118,7 +132,8 @@ class OpenAIEngine(Engine):
         while True:
             replica = await self._pick(tried)
             if replica is None:
-                yield _failed(started, "no inference server is reachable: " + ", ".join(tried))
+                detail = "no inference server is reachable: " + ", ".join(tried or self._urls)
+                yield _failed(started, detail, Failure.UNREACHABLE)
                 return
             tried.add(replica.url)
             try:
@@ -127,35 +142,56 @@ class OpenAIEngine(Engine):
                 return
             except ReplicaDown as down:
                 logger.warning("inference server %s is down: %s", replica.url, down)
-                replica.down_since = time.monotonic()
-                replica.adapters.clear()  # a server that comes back has forgotten them
+                self._mark_down(replica)
 
     async def _pick(self, tried: set[str]) -> Replica | None:
-        """The least busy replica not yet tried; a down one only once its health is back."""
-        for replica in sorted(self.replicas, key=lambda r: (r.down_since is not None, r.in_flight)):
-            if replica.url in tried:
-                continue
-            if replica.down_since is None or await self._recovered(replica):
-                return replica
-        return None
+        """The least busy healthy replica not yet tried, taking turns among equals.
 
-    async def _recovered(self, replica: Replica) -> bool:
-        if time.monotonic() - replica.down_since < self.retry_seconds:
-            return False
+        When every healthy one has been tried (or none is healthy), the down ones
+        are asked ``/health`` now, rather than failing a reply that one could serve.
+        """
+        count = len(self.replicas)
+        order = [self.replicas[(self._next + i) % count] for i in range(count)]
+        untried = [replica for replica in order if replica.url not in tried]
+        healthy = [replica for replica in untried if replica.healthy]
+        if not healthy:
+            healthy = [replica for replica in untried if await self._check_health(replica)]
+        if not healthy:
+            return None
+        chosen = min(healthy, key=lambda replica: replica.in_flight)  # the first of equals
+        self._next = (self.replicas.index(chosen) + 1) % count
+        return chosen
+
+    def _mark_down(self, replica: Replica) -> None:
+        """Take ``replica`` out of service until its own probe finds it healthy."""
+        replica.down_since = time.monotonic()
+        replica.adapters.clear()  # a server that comes back has forgotten them
+        if replica.probe is None or replica.probe.done():
+            replica.probe = asyncio.get_running_loop().create_task(self._probe(replica))
+
+    async def _probe(self, replica: Replica) -> None:
+        while not replica.healthy:
+            await asyncio.sleep(self.retry_seconds)
+            if await self._check_health(replica):
+                logger.info("inference server %s is healthy again", replica.url)
+
+    async def _check_health(self, replica: Replica) -> bool:
+        """Ask ``/health``; 200 puts the replica back in service, anything else keeps it out."""
         try:
             healthy = (await replica.http.get("/health", timeout=2.0)).status_code == 200
         except httpx.HTTPError:
             healthy = False
         if healthy:
             replica.down_since = None
-        else:
-            replica.down_since = time.monotonic()
         return healthy
 
     async def _stream_on(
         self, replica: Replica, request: GenerationRequest, started: float
     ) -> AsyncIterator[GenerationEvent]:
         replica.in_flight += 1
+        replica.replies += 1
+        if self.on_reply:
+            self.on_reply(replica.url)
         adapter = request.version if request.adapter_path else None
         if adapter:
             replica.using[adapter] = replica.using.get(adapter, 0) + 1
@@ -182,7 +218,8 @@ class OpenAIEngine(Engine):
         except (openai.APIConnectionError, httpx.TransportError) as error:
             raise ReplicaDown(str(error)) from error
         except (openai.APIError, _ServerRefused) as error:
-            yield _failed(started, f"the inference server refused the request: {_reason(error)}")
+            detail = f"the inference server {replica.url} refused the request: {_reason(error)}"
+            yield _failed(started, detail, Failure.SERVER_ERROR)
             return
         tokens, first, reason, announced = 0, None, FinishReason.STOP, False
         try:
@@ -210,14 +247,17 @@ class OpenAIEngine(Engine):
                     if chunk.usage is not None and chunk.usage.completion_tokens:
                         tokens = chunk.usage.completion_tokens
         except (openai.APIConnectionError, httpx.HTTPError) as error:
-            replica.down_since = time.monotonic()
-            replica.adapters.clear()
-            message = f"the inference server {replica.url} failed during the reply"
-            yield _failed(started, f"{message}: {_reason(error)}", tokens, first)
+            self._mark_down(replica)
+            detail = f"the inference server {replica.url} failed during the reply"
+            yield _failed(
+                started, f"{detail}: {_reason(error)}", Failure.SERVER_LOST, tokens, first
+            )
             return
         except openai.APIError as error:  # the server reported an error and lives on
-            message = f"the inference server {replica.url} ended the reply with an error"
-            yield _failed(started, f"{message}: {_reason(error)}", tokens, first)
+            detail = f"the inference server {replica.url} ended the reply with an error"
+            yield _failed(
+                started, f"{detail}: {_reason(error)}", Failure.SERVER_ERROR, tokens, first
+            )
             return
         yield Finished(
             reason,
@@ -322,6 +362,8 @@ class OpenAIEngine(Engine):
         for replica in replicas:
             # Without a running loop the process is ending, and the sockets with it.
             with contextlib.suppress(RuntimeError):
+                if replica.probe is not None:
+                    replica.probe.cancel()
                 asyncio.get_running_loop().create_task(replica.http.aclose())
 
 
@@ -353,11 +395,18 @@ def _reason(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-def _failed(started: float, message: str, tokens: int = 0, first: float | None = None) -> Finished:
+def _failed(
+    started: float,
+    detail: str,
+    failure: Failure,
+    tokens: int = 0,
+    first: float | None = None,
+) -> Finished:
     return Finished(
         FinishReason.ERROR,
         tokens,
         None if first is None else first - started,
         time.perf_counter() - started,
-        message,
+        detail,
+        failure,
     )

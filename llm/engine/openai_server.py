@@ -11,7 +11,8 @@ web process reaches LoopChat's inference workers exactly as it reaches vLLM:
   model saw, after fitting the context window) and ``usage.prompt_tokens``.
 - ``POST /v1/load_lora_adapter`` / ``/v1/unload_lora_adapter``: register a
   trained version (``lora_name``, ``lora_path``); its adapter loads on first use.
-- ``GET /health`` (200 once the model is loaded, 503 before), ``GET /v1/models``.
+- ``GET /health`` (200 once the model is loaded, 503 before), ``GET /v1/models``,
+  and ``GET /metrics`` when the server was given a way to write them (Prometheus text).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -48,10 +50,17 @@ class ApiError(Exception):
 
 
 class OpenAIServer:
-    def __init__(self, engine: Engine, *, model: str):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        model: str,
+        metrics: Callable[[], tuple[bytes, str]] | None = None,
+    ):
         self.engine = engine
         self.model = model  # the base model's name, as requests and replies name it
         self.adapters: dict[str, str] = {}  # version name -> adapter folder
+        self.metrics = metrics  # () -> (body, content type), for GET /metrics
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -63,6 +72,8 @@ class OpenAIServer:
         try:
             if route == ("GET", "/health"):
                 await self._health(send)
+            elif route == ("GET", "/metrics") and self.metrics:
+                await self._metrics(send)
             elif route == ("GET", "/v1/models"):
                 names = [self.model, *self.adapters]
                 data = [{"id": name, "object": "model", "owned_by": "loopchat"} for name in names]
@@ -93,6 +104,12 @@ class OpenAIServer:
         state = self.engine.state
         status = {EngineState.READY: 200, EngineState.LOADING: 503}.get(state, 500)
         await _json(send, status, {"status": state.value})
+
+    async def _metrics(self, send) -> None:
+        body, content_type = self.metrics()
+        headers = [(b"content-type", content_type.encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def _load(self, body: dict, send) -> None:
         name, path = body.get("lora_name"), body.get("lora_path")
