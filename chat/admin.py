@@ -17,7 +17,8 @@ class MessageAdmin(admin.ModelAdmin):
 
     list_display = ("id", "role", "status", "model_version", "conversation", "created_at")
     list_filter = ("role", "status", "model_version")
-    search_fields = ("content", "model_version")
+    # error_detail holds what users are not shown (server addresses, exceptions).
+    search_fields = ("content", "model_version", "error", "error_detail", "streamed_by")
     list_select_related = ("conversation",)
     readonly_fields = [field.name for field in Message._meta.fields]
 

@@ -66,7 +66,13 @@ class Message(models.Model):
     sources = models.JSONField(default=list, blank=True)
     sampling = models.JSONField(null=True, blank=True)
     finish_reason = models.CharField(max_length=16, blank=True)
+    # Why a reply failed: ``error`` in the user's words (the UI and API show it),
+    # ``error_detail`` for staff (server addresses, exceptions; the admin only).
     error = models.TextField(blank=True)
+    error_detail = models.TextField(blank=True)
+    # The web process that streams (or streamed) the reply, "host:pid:start": when
+    # that process is gone, a reply it left streaming is failed at once.
+    streamed_by = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     time_to_first_token_ms = models.FloatField(null=True, blank=True)

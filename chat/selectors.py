@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 
 from chat.models import Conversation, Message
 
@@ -27,6 +29,20 @@ def message_get(*, owner: AbstractBaseUser, message_id: object) -> Message:
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     """Every message of the conversation, all branches, oldest first."""
     return conversation.messages.all()
+
+
+def streaming_reply_writers() -> dict[str, datetime]:
+    """The web processes with replies streaming now: {identity: latest checkpoint}.
+
+    Not scoped to an owner: it is for the sweep that finds replies whose process is gone.
+    """
+    rows = (
+        Message.objects.filter(status=Message.Status.STREAMING)
+        .exclude(streamed_by="")
+        .values("streamed_by")
+        .annotate(latest=Max("updated_at"))
+    )
+    return {row["streamed_by"]: row["latest"] for row in rows}
 
 
 def message_path(*, message: Message) -> list[Message]:

@@ -19,6 +19,7 @@ _FINISH_FIELDS = [
     "status",
     "finish_reason",
     "error",
+    "error_detail",
     "completion_tokens",
     "time_to_first_token_ms",
     "duration_ms",
@@ -97,15 +98,23 @@ def user_message_create(
     return message
 
 
-def reply_create(*, conversation: Conversation, parent: Message) -> Message:
-    """An empty assistant reply, streaming, under the user message ``parent``."""
+def reply_create(*, conversation: Conversation, parent: Message, streamed_by: str = "") -> Message:
+    """An empty assistant reply, streaming, under the user message ``parent``;
+    ``streamed_by`` names the web process that writes it."""
     return Message.objects.create(
         conversation=conversation,
         parent=parent,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         sampling=sampling_of(conversation).as_dict(),
+        streamed_by=streamed_by,
     )
+
+
+def reply_claim(*, reply: Message, streamed_by: str) -> None:
+    """Record which web process streams ``reply`` (one created before it was streamed)."""
+    reply.streamed_by = streamed_by
+    reply.save(update_fields=["streamed_by", "updated_at"])
 
 
 def reply_start(
@@ -140,6 +149,7 @@ def reply_finish(
     status: Message.Status,
     finish_reason: str = "",
     error: str = "",
+    error_detail: str = "",
     completion_tokens: int | None = None,
     time_to_first_token_ms: float | None = None,
     duration_ms: float | None = None,
@@ -148,12 +158,14 @@ def reply_finish(
     """Store the reply's final text and figures; partial text is kept on stop.
 
     ``cited`` are the numbers of the sources the reply used; each stored source
-    is marked ``cited`` true or false.
+    is marked ``cited`` true or false. ``error`` is for the user, ``error_detail``
+    (addresses, exceptions) for staff.
     """
     reply.content = content
     reply.status = status
     reply.finish_reason = finish_reason
     reply.error = error
+    reply.error_detail = error_detail
     reply.completion_tokens = completion_tokens
     reply.time_to_first_token_ms = time_to_first_token_ms
     reply.duration_ms = duration_ms
@@ -190,13 +202,28 @@ def written_reply_save(*, rated: Message, content: str, written: Message | None 
     return written
 
 
+ORPHANED_REPLY_ERROR = "The server stopped while this reply was being written."
+
+
 def stale_replies_fail(*, older_than_seconds: int) -> int:
     """Mark replies left "streaming" by a process that died as failed, keeping
     the text of their last checkpoint."""
     cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
     return Message.objects.filter(status=Message.Status.STREAMING, updated_at__lt=cutoff).update(
         status=Message.Status.FAILED,
-        error="The server stopped while this reply was being written.",
+        error=ORPHANED_REPLY_ERROR,
+        error_detail=f"no checkpoint for {older_than_seconds} s (beat's stale-reply sweep)",
+        updated_at=timezone.now(),
+    )
+
+
+def orphaned_replies_fail(*, streamed_by: str, detail: str) -> int:
+    """Fail the replies the web process ``streamed_by`` left streaming when it
+    stopped (killed, out of memory), keeping the text of their last checkpoint."""
+    return Message.objects.filter(status=Message.Status.STREAMING, streamed_by=streamed_by).update(
+        status=Message.Status.FAILED,
+        error=ORPHANED_REPLY_ERROR,
+        error_detail=detail,
         updated_at=timezone.now(),
     )
 

@@ -228,6 +228,19 @@ CHAT_DEFAULT_MAX_NEW_TOKENS = env_int("CHAT_DEFAULT_MAX_NEW_TOKENS", 512)
 CHAT_REPLY_CHECKPOINT_SECONDS = env_float("CHAT_REPLY_CHECKPOINT_SECONDS", 10.0)
 # ...and one not saved for this long was orphaned: the beat task marks it failed.
 CHAT_STALE_REPLY_SECONDS = env_int("CHAT_STALE_REPLY_SECONDS", 60)
+# Each web process says it is alive (Redis) and looks for replies left streaming by
+# web processes that are gone this often, and once as it starts (live/liveness.py).
+CHAT_LIVENESS_SECONDS = env_float("CHAT_LIVENESS_SECONDS", 5.0)
+
+# --- Metrics (Prometheus) -------------------------------------------------------
+# /metrics answers staff, and requests with "Authorization: Bearer <METRICS_TOKEN>".
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# Set: processes sharing this folder are counted together (several Uvicorn workers,
+# a Celery worker's pool); prometheus_client reads the variable itself too.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+# A Celery worker serves its own metrics on this port (0: none), at this address.
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0)
+WORKER_METRICS_HOST = env_str("WORKER_METRICS_HOST", "127.0.0.1")
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a test ASGI server in another process shares it.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from live.metrics.web import replica_reply_counted
 from llm.engine.base import Engine
 from llm.engine.local import LocalEngine
 from llm.engine.openai_compat import OpenAIEngine
@@ -33,6 +34,7 @@ def chat_engine() -> Engine:
             base_label=label,
             max_adapters=16,  # a worker only maps names to folders; its engine evicts
             read_timeout=settings.INFERENCE_READ_TIMEOUT,
+            on_reply=replica_reply_counted,
         )
     return local_engine()
 
@@ -61,6 +63,7 @@ def vllm_engine() -> OpenAIEngine:
         api_key=settings.VLLM_API_KEY,
         max_adapters=settings.VLLM_MAX_ADAPTERS,
         read_timeout=settings.INFERENCE_READ_TIMEOUT,
+        on_reply=replica_reply_counted,
     )
 
 

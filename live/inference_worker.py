@@ -7,7 +7,8 @@ Web processes with ``INFERENCE_MODE=workers`` stream from the workers at
 (llm.engine.openai_compat), so the split mode has vLLM's failure handling:
 a dead worker fails its replies at once and the next reply goes to a live
 one; no Redis sits between web and model. The worker loads trained versions
-when the web side registers them (llm.engine.openai_server).
+when the web side registers them (llm.engine.openai_server). ``GET /metrics``
+gives its batch size and waiting replies (no token: bind it to a private address).
 """
 
 from __future__ import annotations
@@ -28,12 +29,20 @@ def main() -> None:
     django.setup()
     import uvicorn
     from django.conf import settings
+    from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
     from live.engines import local_engine
+    from live.metrics.exposition import metrics_text
     from llm.engine.openai_server import OpenAIServer
     from llm.loading import model_label
 
-    app = OpenAIServer(local_engine(), model=model_label(settings.CHAT_MODEL))
+    engine = local_engine()
+
+    def metrics() -> tuple[bytes, str]:
+        # Its batch and queue; no database figures (the web's /metrics has those).
+        return metrics_text(engines=[engine], database=False), CONTENT_TYPE_LATEST
+
+    app = OpenAIServer(engine, model=model_label(settings.CHAT_MODEL), metrics=metrics)
     uvicorn.run(app, host=options.host, port=options.port, lifespan="on", log_level="info")
 
 

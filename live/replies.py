@@ -3,6 +3,9 @@
 Runs as a task of the websocket consumer. Cancelling the task (stop button,
 closed browser, server shutting down) stops generation and keeps the partial
 text as "stopped"; so does a ``send`` that raises ``ClientGone``.
+
+A failed reply tells its user what happened in words (``error``); the engine's
+details, which may name servers, go to the log and to ``error_detail`` (staff).
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from chat.serializers import message_data
 from live.chain import chain_inputs, reply_chain
 from live.frames import nonce_field
 from live.grounding import grounding_step
-from llm.engine.base import Engine
+from live.liveness import process_identity
+from live.metrics import web as metrics
+from llm.engine.base import Engine, Failure
 from llm.retrieval.grounding import cited_numbers
 from llm.retrieval.passages import Passage
 from training.services import Serving, serving_for
@@ -37,6 +42,16 @@ Send = Callable[[dict], Awaitable[None]]
 class ClientGone(Exception):
     """The browser's socket closed under a send; nobody reads this reply any more."""
 
+
+# What users read when a reply fails, by why (``Failure``); "internal": this code raised.
+AGAIN = "Regenerate to try again."
+USER_ERRORS = {
+    Failure.UNREACHABLE: f"No model server is answering right now. {AGAIN}",
+    Failure.SERVER_LOST: f"The model server stopped answering during the reply. {AGAIN}",
+    Failure.SERVER_ERROR: f"The model server could not finish this reply. {AGAIN}",
+    Failure.ENGINE: f"The model could not finish this reply. {AGAIN}",
+    "internal": f"Something went wrong while writing this reply. {AGAIN}",
+}
 
 _STATUS_FOR_REASON = {
     "stop": Message.Status.COMPLETE,
@@ -56,6 +71,13 @@ class _Progress:
     # The numbered passages in the prompt (a grounded reply); none for a plain one.
     passages: list[Passage] = field(default_factory=list)
 
+    @property
+    def failure(self) -> str:
+        """Why the reply failed, in one word ("" unless it did)."""
+        if self.finished.get("finish_reason") != "error":
+            return ""
+        return self.finished.get("failure") or Failure.ENGINE
+
     def outcome(self) -> dict:
         reason = self.finished.get("finish_reason", "cancelled")
         now = time.perf_counter()
@@ -66,7 +88,8 @@ class _Progress:
             "cited": cited_numbers(content, self.passages) if self.passages else [],
             "status": _STATUS_FOR_REASON.get(reason, Message.Status.FAILED),
             "finish_reason": reason,
-            "error": self.finished.get("error", ""),
+            "error": USER_ERRORS.get(self.failure, USER_ERRORS["internal"]) if self.failure else "",
+            "error_detail": self.finished.get("error", ""),
             # What was streamed counts, whatever a failing engine reported (often 0).
             "completion_tokens": max(self.finished.get("completion_tokens", 0), self.tokens),
             "time_to_first_token_ms": None if first is None else (first - self.started_at) * 1000,
@@ -90,9 +113,10 @@ async def reply_stream(
     the arena's); by default the training app decides (canary or active version)
     and a new reply is created.
     """
-    reply = reply or await _create_reply(conversation, user_message)
+    reply = await _claim_reply(reply) if reply else await _create_reply(conversation, user_message)
     progress = _Progress()
     checkpoints = asyncio.create_task(_checkpoint_regularly(reply, progress))
+    metrics.reply_began()
     try:
         await send({"type": "reply_started", "message": message_data(reply), **nonce_field(nonce)})
         await _generate(engine, conversation, user_message, reply, progress, send, serving)
@@ -103,7 +127,11 @@ async def reply_stream(
         logger.info("reply %s stopped: its socket closed", reply.pk)
     except Exception as error:  # noqa: BLE001 - the reply fails, the socket lives
         logger.exception("reply %s failed", reply.pk)
-        progress.finished = {"finish_reason": "error", "error": f"Generation failed: {error}"}
+        progress.finished = {
+            "finish_reason": "error",
+            "failure": "internal",
+            "error": f"generation failed: {type(error).__name__}: {error}",
+        }
     finally:
         checkpoints.cancel()
     return await _finish_even_if_cancelled(reply, progress, send, nonce)
@@ -182,7 +210,13 @@ async def _on_chunk(chunk: AIMessageChunk, reply: Message, progress: _Progress, 
 
 
 async def _finish(reply: Message, progress: _Progress, send: Send, nonce: str | None) -> Message:
-    reply = await database_sync_to_async(services.reply_finish)(reply=reply, **progress.outcome())
+    outcome = progress.outcome()
+    metrics.reply_ended(outcome=outcome, failure=progress.failure)
+    if progress.failure:
+        logger.warning(
+            "reply %s failed (%s): %s", reply.pk, progress.failure, outcome["error_detail"]
+        )
+    reply = await database_sync_to_async(services.reply_finish)(reply=reply, **outcome)
     try:
         await send({"type": "reply_done", "message": message_data(reply), **nonce_field(nonce)})
     except Exception:  # noqa: BLE001 - the browser may be gone; the reply is saved
@@ -192,7 +226,15 @@ async def _finish(reply: Message, progress: _Progress, send: Send, nonce: str | 
 
 @database_sync_to_async
 def _create_reply(conversation: Conversation, user_message: Message) -> Message:
-    return services.reply_create(conversation=conversation, parent=user_message)
+    return services.reply_create(
+        conversation=conversation, parent=user_message, streamed_by=process_identity()
+    )
+
+
+@database_sync_to_async
+def _claim_reply(reply: Message) -> Message:
+    services.reply_claim(reply=reply, streamed_by=process_identity())
+    return reply
 
 
 @database_sync_to_async

@@ -98,9 +98,12 @@ def asgi_server_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, s
 
 
 @contextmanager
-def inference_worker(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``python -m live.inference_worker`` on a free port, once its model is loaded."""
-    port = free_port()
+def inference_worker(
+    env: dict[str, str], log: Path, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``python -m live.inference_worker`` on ``port`` (a free one by default), once its
+    model is loaded."""
+    port = port or free_port()
     command = [sys.executable, "-m", "live.inference_worker", "--port", str(port)]
     with _process(command, env, log) as process:
         url = f"http://127.0.0.1:{port}"
