@@ -1,7 +1,9 @@
 """Which web process streams a reply, and failing the replies of processes that are gone.
 
-Each web process has an identity, ``host:pid:start`` (``start``: the process's start
-time in clock ticks, from ``/proc``, so a reused pid reads as another process). It
+Each web process has an identity, ``host:pid:start`` (``host``: the host name and
+its pid namespace, so containers that share a name are told apart; ``start``: the
+process's start time in clock ticks, from ``/proc``, so a reused pid reads as
+another process). It
 marks the replies it streams with it (``Message.streamed_by``) and keeps a heartbeat
 key in Redis (the cache) that expires after three missed beats. A sweep runs as the
 process starts and then every ``CHAT_LIVENESS_SECONDS``; it fails the streaming
@@ -40,7 +42,7 @@ _started: set[int] = set()  # pids whose sweep thread runs (one per process)
 def process_identity() -> str:
     """This process: ``host:pid:start``."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
+    return f"{_host()}:{pid}:{_start_ticks(pid)}"
 
 
 def liveness_start() -> None:
@@ -96,7 +98,7 @@ def _gone(identity: str, latest: datetime) -> str | None:
         int(pid)
     except ValueError:
         return None  # not an identity this module wrote
-    if host == socket.gethostname() and start:
+    if host == _host() and start:
         if _start_ticks(int(pid)) != start:
             return f"web process {identity} is no longer running"
         return None
@@ -105,6 +107,16 @@ def _gone(identity: str, latest: datetime) -> str | None:
     if silent and cache.get(_key(identity)) is None:
         return f"web process {identity} sent no heartbeat and no checkpoint for {grace:.0f} s"
     return None
+
+
+def _host() -> str:
+    """This host's name, and its pid namespace where /proc tells it: pids are checked
+    only among processes that share both."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}@{namespace}"
 
 
 def _start_ticks(pid: int) -> str:
