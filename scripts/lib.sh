@@ -2,6 +2,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
+# Everything the app writes (database, uploads, versions, logs, metrics files) goes here.
+DATA_DIR=${LOOPCHAT_DATA_DIR:-$ROOT/var}
 VENV=${VENV:-$ROOT/.venv}
 PY=$VENV/bin/python
 export HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 PYTHONPATH=$ROOT
@@ -65,10 +67,10 @@ ensure_redis() {
   [[ $db =~ ^[0-9]+$ ]] || db=0
   log "no Redis at $REDIS_URL: starting a private one on port $port"
   supervise redis-server sh -c "exec redis-server --port $port --bind 127.0.0.1 --save '' \
-    --appendonly no >>'$ROOT/var/redis.log' 2>&1"
+    --appendonly no >>'$DATA_DIR/redis.log' 2>&1"
   export REDIS_URL=redis://127.0.0.1:$port/$db
   for _ in $(seq 50); do redis_answers "$REDIS_URL" && return; sleep 0.1; done
-  echo "The private redis-server did not start; see var/redis.log" >&2
+  echo "The private redis-server did not start; see $DATA_DIR/redis.log" >&2
   exit 1
 }
 
@@ -137,6 +139,15 @@ end_group() {
   kill -KILL -- "-$1" 2>/dev/null || true
 }
 
+# metrics_dir NAME: an empty folder for one service's prometheus_client multiprocess
+# files (several Uvicorn workers, a Celery pool), emptied at each start of the script.
+metrics_dir() {
+  local dir=$DATA_DIR/metrics/$1
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  echo "$dir"
+}
+
 stop_children() {
   trap - INT TERM HUP EXIT
   if [ ${#CHILDREN[@]} -gt 0 ]; then
@@ -145,4 +156,4 @@ stop_children() {
   fi
 }
 trap stop_children INT TERM HUP EXIT
-mkdir -p "$ROOT/var" "${LOOPCHAT_DATA_DIR:-$ROOT/var}"
+mkdir -p "$DATA_DIR"

@@ -18,9 +18,10 @@ login=$("$PY" manage.py ensure_admin)
 if [ "${INFERENCE_BACKEND:-local}" = vllm ] && [ -z "${VLLM_URLS:-}" ]; then
   install_vllm
   VLLM_PORT=${VLLM_PORT:-8001}
-  supervise vllm sh -c "exec bash scripts/vllm_server.sh $VLLM_PORT >> '${VLLM_LOG:-var/vllm.log}' 2>&1"
+  VLLM_LOG=${VLLM_LOG:-$DATA_DIR/vllm.log}
+  supervise vllm sh -c "exec bash scripts/vllm_server.sh $VLLM_PORT >> '$VLLM_LOG' 2>&1"
   export VLLM_URLS=http://127.0.0.1:$VLLM_PORT
-  log "starting vLLM on $VLLM_URLS (30-60 s; log: ${VLLM_LOG:-var/vllm.log})"
+  log "starting vLLM on $VLLM_URLS (30-60 s; log: $VLLM_LOG)"
   for _ in $(seq 300); do
     curl -sf "$VLLM_URLS/health" >/dev/null && break
     sleep 1
@@ -32,7 +33,8 @@ if [ "${INFERENCE_MODE:-local}" = workers ] && [ -z "${INFERENCE_WORKER_URLS:-}"
   urls=()
   for index in $(seq "${INFERENCE_WORKERS:-1}"); do
     port=$((8100 + index))
-    supervise "inference worker $index" "$PY" -m live.inference_worker --port "$port"
+    supervise "inference worker $index" "$PY" -m live.inference_worker \
+      --host "${INFERENCE_WORKER_HOST:-127.0.0.1}" --port "$port"
     urls+=("http://127.0.0.1:$port")
   done
   INFERENCE_WORKER_URLS=$(IFS=,; echo "${urls[*]}")
@@ -40,13 +42,21 @@ if [ "${INFERENCE_MODE:-local}" = workers ] && [ -z "${INFERENCE_WORKER_URLS:-}"
 fi
 
 # On SIGTERM Uvicorn closes websockets first: replies being written are saved as stopped.
-supervise web "$VENV/bin/uvicorn" config.asgi:application --host "$HOST" --port "$PORT" \
+# Its processes (WEB_CONCURRENCY, read by Uvicorn) share one metrics folder, so
+# /metrics sums them (prometheus_client's multiprocess mode).
+supervise web env PROMETHEUS_MULTIPROC_DIR="$(metrics_dir web)" \
+  "$VENV/bin/uvicorn" config.asgi:application --host "$HOST" --port "$PORT" \
   --lifespan off --timeout-graceful-shutdown 30
-supervise "celery worker" "$VENV/bin/celery" -A config worker -Q celery --loglevel INFO \
-  --concurrency 1 -n "tasks@%h"
+# Each Celery worker serves its own metrics (WORKER_METRICS_PORT, below; 0 turns it off),
+# summing its pool's processes through a folder of its own.
+supervise "celery worker" env PROMETHEUS_MULTIPROC_DIR="$(metrics_dir tasks)" \
+  WORKER_METRICS_PORT="${TASKS_METRICS_PORT:-9101}" \
+  "$VENV/bin/celery" -A config worker -Q celery --loglevel INFO --concurrency 1 -n "tasks@%h"
 # Training has its own worker: one run at a time, a fresh process for each. It runs
 # niced, so replies keep their speed while a run trains (benchmarks/serving.py).
-supervise "training worker" nice -n "${TRAINING_NICE:-15}" "$VENV/bin/celery" -A config worker \
+supervise "training worker" env PROMETHEUS_MULTIPROC_DIR="$(metrics_dir training)" \
+  WORKER_METRICS_PORT="${TRAINING_METRICS_PORT:-9102}" \
+  nice -n "${TRAINING_NICE:-15}" "$VENV/bin/celery" -A config worker \
   -Q training --loglevel INFO --concurrency 1 --max-tasks-per-child 1 -n "training@%h"
 supervise "celery beat" "$VENV/bin/celery" -A config beat --loglevel INFO
 

@@ -2,6 +2,8 @@
 # Start one vLLM OpenAI-compatible server on the embedded model (or MODEL_DIR),
 # ready to hot-load LoopChat's trained versions. Usage: scripts/vllm_server.sh PORT
 # Used by `make run` (INFERENCE_BACKEND=vllm without VLLM_URLS) and by the tests.
+# It listens on VLLM_HOST (127.0.0.1); its /metrics has vLLM's own vllm:* series.
+# docs/operating.md lists every variable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${1:?usage: scripts/vllm_server.sh PORT}
@@ -14,6 +16,6 @@ export HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 VLLM_NO_USAGE_STATS=1
 # The `vllm` console script looks its metadata up under the wrong name: run the module.
 exec "$VLLM_VENV/bin/python" -m vllm.entrypoints.openai.api_server \
   --model "$MODEL_DIR" --served-model-name "${VLLM_MODEL:-smollm2}" \
-  --host 127.0.0.1 --port "$PORT" \
+  --host "${VLLM_HOST:-127.0.0.1}" --port "$PORT" \
   --enable-lora --max-lora-rank "${VLLM_MAX_LORA_RANK:-16}" --max-loras "${VLLM_MAX_LORAS:-2}" \
-  --max-model-len "${VLLM_MAX_MODEL_LEN:-2048}" --disable-log-stats
+  --max-model-len "${VLLM_MAX_MODEL_LEN:-2048}"

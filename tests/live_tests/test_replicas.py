@@ -77,14 +77,21 @@ async def test_it_gives_equally_idle_workers_turns(alice, split_env, tmp_path):
         inference_worker(split_env, logs[0]) as (first, _),
         inference_worker(split_env, logs[1]) as (second, _),
     ):
-        web_env = {**split_env, "INFERENCE_WORKER_URLS": f"{first},{second}"}
+        web_env = {
+            **split_env,
+            "INFERENCE_WORKER_URLS": f"{first},{second}",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),  # as make run starts it
+        }
         with asgi_server(web_env, tmp_path / "web.log") as url:
             socket = await open_chat(url, cookie)
             for _ in range(6):
                 assert (await ask(socket, conversation))["status"] == "complete"
             await socket.close()
             metrics = scrape(url)
+        worker_metrics = scrape(first)  # its own: the batch, no token needed
     assert [completions(log) for log in logs] == [3, 3]
+    assert worker_metrics[("loopchat_engine_batch_size", ())] == 0
+    assert worker_metrics[("loopchat_engine_waiting_replies", ())] == 0
     for replica in (first, second):
         assert metrics[("loopchat_replica_replies_total", (("replica", replica),))] == 3
         assert metrics[("loopchat_replica_healthy", (("replica", replica),))] == 1

@@ -29,7 +29,25 @@ def vllm_server(model_dir: Path, log: Path, **env: str) -> Iterator[tuple[str, s
 def vllm_servers(
     model_dir: Path, logs: list[Path], **env: str
 ) -> Iterator[list[tuple[str, subprocess.Popen]]]:
-    """One server per log, started at once (their start-ups overlap), each ready."""
+    """One server per log, started at once (their start-ups overlap), each ready.
+
+    A test may replace an entry (a server it restarted): the list's servers are stopped."""
+    servers = []
+    try:
+        for log in logs:
+            port = free_port()
+            process = vllm_start(model_dir, log, port, **env)
+            servers.append((f"http://127.0.0.1:{port}", process))
+        for (url, _), log in zip(servers, logs, strict=True):
+            _wait_for(f"{url}/health", log, timeout=300)
+        yield servers
+    finally:
+        for _, process in servers:
+            kill_server(process, signal.SIGTERM)
+
+
+def vllm_start(model_dir: Path, log: Path, port: int, **env: str) -> subprocess.Popen:
+    """scripts/vllm_server.sh on ``port``, in its own process group; not waited for."""
     environment = {
         **os.environ,
         "MODEL_DIR": str(model_dir),
@@ -38,26 +56,15 @@ def vllm_servers(
         **env,
     }
     environment.pop("PYTHONPATH", None)  # the app's packages are not vLLM's
-    servers = []
-    try:
-        for log in logs:
-            port = free_port()
-            with open(log, "wb") as output:
-                process = subprocess.Popen(
-                    ["bash", str(REPO / "scripts" / "vllm_server.sh"), str(port)],
-                    cwd=REPO,
-                    env=environment,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            servers.append((f"http://127.0.0.1:{port}", process))
-        for (url, _), log in zip(servers, logs, strict=True):
-            _wait_for(f"{url}/health", log, timeout=300)
-        yield servers
-    finally:
-        for _, process in servers:
-            kill_server(process, signal.SIGTERM)
+    with open(log, "ab") as output:
+        return subprocess.Popen(
+            ["bash", str(REPO / "scripts" / "vllm_server.sh"), str(port)],
+            cwd=REPO,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def kill_server(process: subprocess.Popen, sig: signal.Signals = signal.SIGKILL) -> None:

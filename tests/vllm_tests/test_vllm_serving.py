@@ -17,10 +17,13 @@ from django.urls import reverse
 from chat import services as chat_services
 from chat.models import Message
 from live.engines import chat_engine
+from live.replies import USER_ERRORS
 from live.routing import websocket_application
+from llm.engine.base import Failure
 from tests.support.chatting import chat_socket
+from tests.support.servers import _wait_for
 from tests.support.tiny_model import build_tiny_adapter
-from tests.support.vllm import kill_server
+from tests.support.vllm import kill_server, vllm_start
 from training.models import ModelVersion
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
@@ -143,10 +146,13 @@ async def test_a_version_promoted_in_the_admin_is_served_by_vllm_then_rolled_bac
     assert again["content"] == base_reply["content"]
 
 
-async def test_a_replica_that_dies_mid_reply_fails_that_reply_fast_and_the_next_succeeds(
-    vllm_settings, vllm_pair, alice
+async def test_a_replica_killed_mid_reply_fails_it_fast_and_once_restarted_serves_again(
+    vllm_settings, vllm_pair, smollm2_dir, alice, tmp_path
 ):
-    """Two servers: the reply runs on the second, which is killed after a few tokens."""
+    """Two servers: the reply runs on the second, which is killed after a few tokens: the
+    reply fails at once, in words naming no server, and the next one succeeds. The second
+    is started again on its port: within 10 s of its /health answering, replies go to it
+    again, and to the first (before, a restarted replica was never used again)."""
     (first_url, _), (second_url, second) = vllm_pair
     vllm_settings.VLLM_URLS = [second_url, first_url]  # idle: the first listed is picked
     engine = chat_engine()
@@ -169,11 +175,32 @@ async def test_a_replica_that_dies_mid_reply_fails_that_reply_fast_and_the_next_
     await socket.disconnect()
     failed = frame["message"]
     assert failed["status"] == "failed" and waited < 5, (failed, waited)
-    assert "failed during the reply" in failed["error"]
+    assert failed["error"] == USER_ERRORS[Failure.SERVER_LOST]
+    assert second_url not in failed["error"] and "http" not in failed["error"]
+    stored = await database_sync_to_async(Message.objects.get)(pk=failed["id"])
+    assert second_url in stored.error_detail
     assert failed["content"].startswith("".join(tokens))
 
     tokens, after = await ask(app, alice, conversation, QUESTION)
     assert after["status"] == "complete" and "Paris" in after["content"]
+
+    port = int(second_url.rsplit(":", 1)[1])
+    restarted = vllm_start(smollm2_dir, tmp_path / "restarted.log", port)
+    vllm_pair[1] = (second_url, restarted)  # the session's fixture stops it
+    await asyncio.to_thread(_wait_for, f"{second_url}/health", tmp_path / "restarted.log", 300)
+    replicas = {replica.url: replica for replica in engine.replicas}
+    sent = {url: replica.replies for url, replica in replicas.items()}
+    healthy_at = time.monotonic()
+    short = await database_sync_to_async(conversation_of)(alice, max_new_tokens=4)
+    while replicas[second_url].replies == sent[second_url] and time.monotonic() - healthy_at < 10:
+        assert (await ask(app, alice, short))[1]["status"] == "complete"
+        await asyncio.sleep(0.2)
+    back_after = time.monotonic() - healthy_at
+    print(f"the restarted replica took a reply {back_after:.1f} s after its /health answered")
+    for _ in range(2):  # equally idle: one each
+        assert (await ask(app, alice, short))[1]["status"] == "complete"
+    assert replicas[second_url].replies > sent[second_url] and back_after < 10
+    assert replicas[first_url].replies >= sent[first_url] + 1
     engine.close()
 
 
