@@ -72,7 +72,7 @@ class Replica:
     using: dict[str, int] = field(default_factory=dict)  # adapter -> replies using it now
     max_model_len: int | None = None  # learnt from the first /tokenize answer
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    replies: int = 0  # replies sent here, counted as each one starts (for metrics)
+    replies: int = 0  # replies this server accepted (its stream opened), for metrics
     # Asks /health every retry_seconds while the replica is down; None while healthy.
     probe: asyncio.Task | None = None
 
@@ -189,9 +189,6 @@ class OpenAIEngine(Engine):
         self, replica: Replica, request: GenerationRequest, started: float
     ) -> AsyncIterator[GenerationEvent]:
         replica.in_flight += 1
-        replica.replies += 1
-        if self.on_reply:
-            self.on_reply(replica.url)
         adapter = request.version if request.adapter_path else None
         if adapter:
             replica.using[adapter] = replica.using.get(adapter, 0) + 1
@@ -221,6 +218,9 @@ class OpenAIEngine(Engine):
             detail = f"the inference server {replica.url} refused the request: {_reason(error)}"
             yield _failed(started, detail, Failure.SERVER_ERROR)
             return
+        replica.replies += 1  # the server took it (a refused connection does not count)
+        if self.on_reply:
+            self.on_reply(replica.url)
         tokens, first, reason, announced = 0, None, FinishReason.STOP, False
         try:
             async with stream:
