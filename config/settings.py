@@ -76,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Counts the API's refusals by code for /metrics (loopchat_errors_total).
+    "live.metrics.web.ErrorCounting",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from prometheus_client import Counter, Gauge, Histogram, multiprocess
 
 WEBSOCKETS_OPEN = Gauge(
@@ -32,8 +33,8 @@ TIME_TO_FIRST_TOKEN = Histogram(
 )
 ERRORS = Counter(
     "loopchat_errors",
-    "Failed replies by why (unreachable, server_lost, server_error, engine, internal) "
-    "and refused websocket frames by their error code",
+    "Failed replies by why (unreachable, server_lost, server_error, engine, internal), "
+    "refused websocket frames and refused API requests by their error code",
     ["code"],
 )
 REPLICA_REPLIES = Counter(
@@ -82,6 +83,37 @@ def counting_websockets(application):
             WEBSOCKETS_OPEN.dec()
 
     return counted
+
+
+class ErrorCounting:
+    """Django middleware: count the API's refusals (``{"error": {"code": …}}``) by code."""
+
+    sync_capable = async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        return _counted(self.get_response(request))
+
+    async def _acall(self, request):
+        return _counted(await self.get_response(request))
+
+
+def _counted(response):
+    if response.streaming or response.status_code < 400:
+        return response
+    if response.get("Content-Type") == "application/json":
+        try:
+            code = json.loads(response.content)["error"]["code"]
+        except (ValueError, KeyError, TypeError):
+            return response
+        ERRORS.labels(code=str(code)).inc()
+    return response
 
 
 def forget_dead_processes(directory: str) -> None:

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from chat import services
 from feedback.services import rating_submit
+from live.metrics.web import counting_websockets
 from tests.support.chatting import chat_socket
 from training.models import TrainingRun
 
@@ -123,3 +124,33 @@ def test_it_counts_ratings_by_review_status(metrics_token, alice, replies):
     pending = ("loopchat_feedback_ratings", (("status", "pending"),))
     assert after[pending] == before[pending] + 1
     assert ("loopchat_feedback_pairs", (("status", "approved"),)) in after
+
+
+def test_it_counts_refused_api_requests_by_code(metrics_token, alice_client, conversation):
+    before = bearer_scrape()
+    answer = alice_client.patch(
+        f"/api/conversations/{conversation.pk}/",
+        data={"temperature": 99},
+        content_type="application/json",
+    )
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid"
+    invalid = ("loopchat_errors_total", (("code", "invalid"),))
+    assert bearer_scrape()[invalid] == before.get(invalid, 0) + 1
+
+
+async def test_it_counts_open_websockets_and_refused_frames(metrics_token, app, alice):
+    """As config/asgi.py wraps the websocket application."""
+    counted = counting_websockets(app)
+    before = await database_sync_to_async(bearer_scrape)()
+    socket = await chat_socket(counted, alice)
+    await socket.send_json_to({"type": "no_such_frame"})
+    while (frame := await socket.receive_json_from(timeout=10))["type"] != "error":
+        pass
+    during = await database_sync_to_async(bearer_scrape)()
+    await socket.disconnect()
+    after = await database_sync_to_async(bearer_scrape)()
+    open_now = ("loopchat_websockets_open", ())
+    assert during[open_now] == before[open_now] + 1 == after[open_now] + 1
+    unknown = ("loopchat_errors_total", (("code", frame["code"]),))
+    assert frame["code"] == "unknown_type"
+    assert after[unknown] == before.get(unknown, 0) + 1
