@@ -22,6 +22,7 @@ from llm.evaluation.reward import evaluate_thumbs_reward_model
 from llm.loading import resolve_model_path
 from llm.training import (
     RewardJobConfig,
+    ThumbsRewardJobConfig,
     dataset_hash,
     read_manifest,
     thumb_comparisons,
@@ -77,16 +78,19 @@ def _train_and_judge(run: TrainingRun, recorder: Recorder) -> None:
     run.rating_ids, run.pair_ids = feedback.rating_ids, feedback.pair_ids
     run.dataset_hash = dataset_hash(feedback.pairs + feedback.unpaired)
     split = feedback_split(feedback)
-    reward_model = latest_passed_reward_model()
-    plan = run_plan(split, reward_model=reward_model)
+    # Any reward model that passed judges generated replies; online RL takes one from pairs.
+    judge_model = latest_passed_reward_model()
+    rl_model = latest_passed_reward_model(learnt_from="pairs")
+    plan = run_plan(split, rl_reward_model=rl_model is not None)
     recorder.log(f"plan: {plan.statement}")
     run.metrics = {**run.metrics, "plan": plan.statement}
     if not plan.runnable:
         raise RunSkipped(plan.statement)
-    if plan.train_reward_model:
-        reward_model = _train_reward_model(run, split, recorder) or reward_model
-        plan = run_plan(split, reward_model=reward_model)
-    data = _training_data(split, plan.stages, reward_model)
+    if plan.train_reward_model and (trained := _train_reward_model(run, split, recorder)):
+        judge_model, learnt_from = trained
+        rl_model = judge_model if learnt_from == "pairs" else rl_model
+        plan = run_plan(split, rl_reward_model=rl_model is not None)
+    data = _training_data(split, plan.stages, rl_model, judge_model)
     run.method = "+".join(plan.stages)
     parent = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
     run.parent_version = parent if parent and not parent.is_base else None
@@ -102,20 +106,28 @@ def _train_and_judge(run: TrainingRun, recorder: Recorder) -> None:
     _register(run, best, plan.stages[: plan.stages.index(best.stage) + 1])
 
 
-def _training_data(split: Split, stages: tuple[str, ...], reward_model: str | None):
+def _training_data(
+    split: Split, stages: tuple[str, ...], rl_model: str | None, judge_model: str | None
+) -> TrainingData:
     """What the stages train on. Without a DPO stage, KTO takes the pairs too, unrolled."""
     return TrainingData(
         train_pairs=split.train_pairs,
         train_unpaired=split.train_unpaired,
         heldout_pairs=split.heldout_pairs,
-        reward_model=reward_model,
+        reward_model=rl_model,
         heldout_unpaired=split.heldout_unpaired,
         kto_takes_pairs="dpo" not in stages,
+        judge_reward_model=judge_model,
     )
 
 
-def _train_reward_model(run: TrainingRun, split: Split, recorder: Recorder) -> str | None:
-    """A reward model on the pairs when enough exist, else Bradley–Terry over the thumbs."""
+def _train_reward_model(
+    run: TrainingRun, split: Split, recorder: Recorder
+) -> tuple[str, str] | None:
+    """A reward model on the pairs when enough exist, else Bradley–Terry over the thumbs.
+
+    Returns (path, "pairs" or "thumbs") when it passed its held-out evaluation.
+    """
     recorder.stage("reward_model")
     on_pairs = len(split.train_pairs) >= settings.TRAINING_MIN_REWARD_PAIRS
     version = train_reward_model(
@@ -123,7 +135,7 @@ def _train_reward_model(run: TrainingRun, split: Split, recorder: Recorder) -> s
         pairs=split.train_pairs if on_pairs else thumb_comparisons(split.train_unpaired),
         heldout_pairs=split.heldout_pairs,
         output_dir=stage_dir(run, "reward"),
-        config=knobs.job_config(RewardJobConfig),
+        config=knobs.job_config(RewardJobConfig if on_pairs else ThumbsRewardJobConfig),
         progress=recorder.progress,
         should_stop=recorder.should_stop,
     )
@@ -143,7 +155,7 @@ def _train_reward_model(run: TrainingRun, split: Split, recorder: Recorder) -> s
         f"reward model ({learnt_from}) accuracy {report.accuracy}: "
         f"{'passed' if report.passed else 'failed'}"
     )
-    return str(version.path) if report.passed else None
+    return (str(version.path), learnt_from) if report.passed else None
 
 
 def _train(
@@ -246,7 +258,7 @@ def _judge(
         heldout_pairs=data.heldout_pairs,
         heldout_thumbs=data.heldout_unpaired,
         thresholds=knobs.gate_thresholds(),
-        reward_model=data.reward_model,
+        reward_model=data.judge_reward_model,
     )
     recorder.log(
         f"{stage}: gate {'passed' if report.passed else 'failed: ' + ', '.join(report.failed)}"

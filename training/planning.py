@@ -86,8 +86,13 @@ def feedback_split(feedback: Feedback) -> Split:
     )
 
 
-def run_plan(split: Split | None = None, *, reward_model: str | None = None) -> MethodPlan:
-    """The plan for the approved feedback now (or ``split``), with its reason or refusal."""
+def run_plan(split: Split | None = None, *, rl_reward_model: bool | None = None) -> MethodPlan:
+    """The plan for the approved feedback now (or ``split``), with its reason or refusal.
+
+    ``rl_reward_model``: whether a reward model fit for online RL passed (None: look
+    it up). Only one learnt from pairs is: RL against a reward model from thumbs was
+    not measured (docs/training.md), so that one judges replies in the gate only.
+    """
     split = split or feedback_split(feedback_collect())
     limits = PlanLimits(
         min_examples=settings.TRAINING_MIN_EXAMPLES,
@@ -97,7 +102,9 @@ def run_plan(split: Split | None = None, *, reward_model: str | None = None) -> 
     try:
         return plan_run(
             split.counts(),
-            reward_model_passed=(reward_model or latest_passed_reward_model()) is not None,
+            reward_model_passed=rl_reward_model
+            if rl_reward_model is not None
+            else latest_passed_reward_model(learnt_from="pairs") is not None,
             method=settings.TRAINING_METHOD or None,
             limits=limits,
         )
@@ -105,12 +112,19 @@ def run_plan(split: Split | None = None, *, reward_model: str | None = None) -> 
         return MethodPlan((), str(error), refusal=f"{error}.")
 
 
-def latest_passed_reward_model() -> str | None:
-    """The newest reward model that passed its own held-out evaluation, if still on disk."""
+def latest_passed_reward_model(*, learnt_from: str | None = None) -> str | None:
+    """The newest reward model that passed its own held-out evaluation, if still on disk.
+
+    ``learnt_from``: "pairs" or "thumbs" to ask for one kind (runs before reward models
+    from thumbs existed recorded none: theirs came from pairs).
+    """
     for metrics in TrainingRun.objects.filter(metrics__has_key="reward_model").values_list(
         "metrics", flat=True
     ):
         reward = metrics["reward_model"]
+        kind = reward.get("from", "pairs")
+        if learnt_from not in (None, kind):
+            continue
         if reward.get("passed") and Path(reward["path"]).exists():
             return reward["path"]
     return None

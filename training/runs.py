@@ -22,7 +22,9 @@ def training_run_create(*, trigger: str = "schedule", plan: str = "") -> Trainin
     """
     try:
         with transaction.atomic():
-            return TrainingRun.objects.create(trigger=trigger, metrics={"plan": plan} if plan else {})
+            return TrainingRun.objects.create(
+                trigger=trigger, metrics={"plan": plan} if plan else {}
+            )
     except IntegrityError:
         return None
 

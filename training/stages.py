@@ -34,6 +34,8 @@ class TrainingData:
     heldout_unpaired: list[dict] = field(default_factory=list)
     # KTO also trains on the pairs (each an up and a down) unless DPO trains on them.
     kto_takes_pairs: bool = True
+    # The reward model the gate scores generated replies with (from pairs or thumbs).
+    judge_reward_model: str | None = None
 
 
 @dataclass(frozen=True)

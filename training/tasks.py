@@ -48,21 +48,25 @@ def training_run_queue(*, trigger: str) -> TrainingRun:
     # the tick comes here only when enough new feedback arrived.
     from training import planning
 
+    if selectors.run_in_flight() is not None:
+        raise _busy()
     plan = planning.run_plan()
     if not plan.runnable:
         raise Refusal("cannot_pass", f"Not started: {plan.statement}")
     run = runs.training_run_create(trigger=trigger, plan=plan.statement)
     if run is None:
-        busy = selectors.run_in_flight()
-        where = f"run {busy.pk} is {busy.status}" if busy else "a run is in flight"
-        stage = (
-            f" ({busy.stage}, step {busy.step} of {busy.total_steps})"
-            if busy and busy.stage
-            else ""
-        )
-        raise Refusal("run_in_flight", f"Not now: {where}{stage}. One run at a time.")
+        raise _busy()
     transaction.on_commit(lambda: run_training.delay(run.pk))
     return run
+
+
+def _busy() -> Refusal:
+    busy = selectors.run_in_flight()
+    where = f"run {busy.pk} is {busy.status}" if busy else "a run is in flight"
+    stage = (
+        f" ({busy.stage}, step {busy.step} of {busy.total_steps})" if busy and busy.stage else ""
+    )
+    return Refusal("run_in_flight", f"Not now: {where}{stage}. One run at a time.")
 
 
 # Time limits: CELERY_TASK_ANNOTATIONS in settings. A killed worker is not

@@ -25,6 +25,9 @@ class GateThresholds:
     # thresholds are min_margin_gain and min_win_rate, as for pairs.
     min_heldout_thumbs_per_label: int = 2
     max_thumbs_p_value: float = 0.05
+    # The guard against "both fall": the median log-likelihood change (nats) of the
+    # held-out up-rated replies must exceed this.
+    min_up_rated_change: float = 0.0
     # Moving is not preferring: a margin can rise from -8 to -5 and still favour the
     # rejected reply. The candidate's own mean margin must exceed this (0: it finds the
     # chosen reply likelier on average)...

@@ -82,7 +82,7 @@ def thumbs_checks(scores: ThumbScores | None, t: GateThresholds) -> list[Check]:
             f"(at least {t.min_heldout_thumbs_per_label} of each needed)"
         )
         return [Check.not_applicable(name, detail) for name in names]
-    return [_margin(scores, t), _ranking(scores, t), _up_likelier(scores)]
+    return [_margin(scores, t), _ranking(scores, t), _up_likelier(scores, t)]
 
 
 def _margin(scores: ThumbScores, t: GateThresholds) -> Check:
@@ -106,7 +106,7 @@ def _ranking(scores: ThumbScores, t: GateThresholds) -> Check:
     return Check("thumbs_ranking", passed, auc, t.min_win_rate, detail)
 
 
-def _up_likelier(scores: ThumbScores) -> Check:
+def _up_likelier(scores: ThumbScores, t: GateThresholds) -> Check:
     ups = scores.by_label(True)
     middle = median(ups)
     likelier = sum(change > 0 for change in ups)
@@ -114,7 +114,8 @@ def _up_likelier(scores: ThumbScores) -> Check:
         f"{likelier} of {len(ups)} up-rated replies became likelier (median change "
         f"{middle:+.2f} nats); a margin made by both falling does not count"
     )
-    return Check("thumbs_up_likelier", middle > 0, middle, 0.0, detail)
+    threshold = t.min_up_rated_change
+    return Check("thumbs_up_likelier", middle > threshold, middle, threshold, detail)
 
 
 def thumbs_metrics(scores: ThumbScores | None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from llm.training.config import (
     LoraSettings,
     OnlineRLJobConfig,
     RewardJobConfig,
+    ThumbsRewardJobConfig,
 )
 from llm.training.datasets import (
     PreferenceRow,
@@ -53,6 +54,7 @@ __all__ = [
     "RewardJobConfig",
     "TrainedVersion",
     "TrainingProgress",
+    "ThumbsRewardJobConfig",
     "TrainingStopped",
     "UnpairedRow",
     "VersionManifest",

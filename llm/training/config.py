@@ -67,6 +67,16 @@ class RewardJobConfig(JobConfig):
 
 
 @dataclass
+class ThumbsRewardJobConfig(RewardJobConfig):
+    # Bradley–Terry over natural thumbs: the model's own replies, up to 512 tokens, as
+    # whole conversations on both sides. Cut and trained as KTO is (one epoch, 256
+    # tokens), so the run keeps its time budget (docs/training.md, "Thumbs alone").
+    num_train_epochs: float = 1.0
+    max_length: int = 256
+    gradient_checkpointing: bool = False
+
+
+@dataclass
 class DPOJobConfig(JobConfig):
     beta: float = 0.1
     # TRL sums these losses with loss_weights. "sft" on the chosen reply keeps it
@@ -85,6 +95,13 @@ class KTOJobConfig(JobConfig):
     # As for DPO: 1e-4 for 3 epochs left greedy replies without the trait; 3e-4 made
     # 19 of 20 carry it (benchmarks/recipes.py, docs/training.md).
     learning_rate: float = 3e-4
+    # Natural thumbs (the model's own replies, up to 512 tokens): one epoch of the
+    # anchored loss moved greedy replies as far as three, in a third of the time, and
+    # rows cut at 256 tokens keep a reply's opening, where its kind shows. A prompt
+    # longer than max_length drops its row (TRL). docs/training.md, "Thumbs alone".
+    num_train_epochs: float = 1.0
+    max_length: int = 256
+    gradient_checkpointing: bool = False
     # Weight the rarer label up so both labels pull equally (TRL wants the
     # weighted desirable:undesirable ratio within [1, 4/3]).
     balance_labels: bool = True

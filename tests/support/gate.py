@@ -14,6 +14,8 @@ PERMISSIVE_GATE = {
     "max_length_ratio": 1e9,
     "max_degenerate_gain": 1e9,
     "min_generated_win_rate": 0.0,
+    "max_thumbs_p_value": 1.0,
+    "min_up_rated_change": -1e9,
 }
 
 

@@ -67,13 +67,25 @@ def test_the_page_and_its_live_part_show_runs_and_refuse_a_second_train_now(staf
     assert TrainingRun.objects.count() == 1
 
 
-def test_train_now_queues_a_manual_run(staff_client, rated):
+def test_train_now_queues_a_manual_run_and_states_its_plan(staff_client, feedback):
     """The row is the queue entry; the Celery task goes out on commit (here the test's
     transaction never commits; the browser test runs a real worker on it)."""
+    page = staff_client.get(reverse("review:dashboard")).content.decode()
+    assert "A run now would train: 0 thumbs, 10 pairs: DPO" in page
     response = staff_client.post(reverse("review:train-now"), follow=True)
     run = TrainingRun.objects.get()
     assert (run.trigger, run.status) == ("manual", "queued")
-    assert f"Run {run.pk} queued" in response.content.decode()
+    assert f"Run {run.pk} queued. 0 thumbs, 10 pairs: DPO" in response.content.decode()
+    assert run.metrics["plan"].endswith("judged on 3 held-out pairs")
+
+
+def test_train_now_refuses_a_run_that_cannot_pass_and_says_what_is_missing(staff_client, rated):
+    """Four pending thumbs: nothing approved to train on, nothing held out to judge."""
+    page = staff_client.get(reverse("review:dashboard")).content.decode()
+    assert "Train now would refuse: 0 thumbs, 0 pairs: too little feedback" in page
+    response = staff_client.post(reverse("review:train-now"), follow=True)
+    assert "Not started: 0 thumbs, 0 pairs: too little feedback" in response.content.decode()
+    assert not TrainingRun.objects.exists()
 
 
 def test_the_dashboard_is_staff_only(client, alice):

@@ -8,9 +8,13 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from chat import services as chat_services
+from feedback import services as feedback_services
 from feedback.models import Rating
+from llm.training import read_manifest
+from tests.support.factories import exchange
 from tests.support.gate import PERMISSIVE_GATE
-from training import pipeline, runs, tasks
+from training import pipeline, planning, runs, tasks
 from training.models import ModelVersion, TrainingRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,7 +52,9 @@ def test_it_trains_judges_and_promotes_with_lineage(tiny_training, feedback):
     run = run_once()
     assert run.status == "succeeded", run.error or run.reason
     assert run.method == "dpo"
-    assert len(run.pair_ids) == 10 and len(run.rating_ids) == 20
+    # Each conversation's two thumbs made a derived pair: they count once, as the pair.
+    assert len(run.pair_ids) == 10 and run.rating_ids == []
+    assert run.metrics["plan"].startswith("0 thumbs, 10 pairs: DPO")
     assert len(run.dataset_hash) == 64
     assert run.history and run.history[-1]["step"] == 2
     version = run.version
@@ -56,6 +62,7 @@ def test_it_trains_judges_and_promotes_with_lineage(tiny_training, feedback):
     assert Path(version.adapter_path, "adapter_config.json").exists()
     assert version.gate_report["passed"] is True
     assert {check["name"] for check in version.gate_report["checks"]} == {
+        "heldout_feedback",
         "heldout_margin",
         "heldout_win_rate",
         "heldout_preference",
@@ -66,7 +73,11 @@ def test_it_trains_judges_and_promotes_with_lineage(tiny_training, feedback):
         "degenerate_feedback",
         "length_ratio",
         "generated_win_rate",
+        "thumbs_margin",
+        "thumbs_ranking",
+        "thumbs_up_likelier",
     }
+    assert "thumbs_margin" not in version.gate_report["metrics"]["decided_by"]
 
 
 def test_a_reward_model_that_passes_adds_an_online_rl_stage(tiny_training, feedback):
@@ -92,7 +103,7 @@ def test_a_reward_model_that_passes_adds_an_online_rl_stage(tiny_training, feedb
     best = "online_rl" if reward("online_rl") > reward("dpo") else "dpo"
     assert run.version.name == f"run-{run.pk}-{best}"
     # The next run reuses the reward model that passed.
-    assert pipeline._latest_passed_reward_model() == run.metrics["reward_model"]["path"]
+    assert planning.latest_passed_reward_model() == run.metrics["reward_model"]["path"]
 
 
 def test_a_candidate_that_fails_the_gate_is_rejected(tiny_training, feedback):
@@ -143,7 +154,7 @@ def test_a_later_stage_that_fails_the_gate_does_not_throw_away_one_that_passed(
         report = real_judge(output_dir, *args)
         judged.append(output_dir.name)
         if output_dir.name.endswith("online_rl"):
-            report.checks[0].passed, report.passed = False, False
+            report.check("heldout_margin").passed, report.passed = False, False
         return report
 
     real_judge = pipeline._judge
@@ -211,3 +222,53 @@ def test_a_failed_runs_feedback_is_retried_a_bounded_number_of_times(tiny_traini
         assert tasks.tick().startswith("queued run")
         runs.training_run_finish(TrainingRun.objects.get(in_flight=True), "skipped")
         assert "waiting" in tasks.tick()
+
+
+@pytest.fixture
+def thumbs(alice, bob):
+    """What most users give: one thumb on the one reply they read, 24 conversations."""
+    for index in range(24):
+        conversation = chat_services.conversation_create(owner=alice)
+        _, (reply,) = exchange(conversation, f"Question {index}?", [f"Answer {index}."])
+        value = "up" if index % 3 == 0 else "down"
+        feedback_services.rating_submit(user=alice, message_id=reply.pk, value=value)
+    feedback_services.ratings_review(ratings=Rating.objects.all(), reviewer=bob, status="approved")
+
+
+def test_thumbs_alone_train_kto_judged_on_held_out_thumbs(tiny_training, thumbs):
+    permissive_gate(tiny_training)
+    run = run_once()
+    assert run.status == "succeeded", run.error or run.reason
+    assert run.method == "kto" and len(run.rating_ids) == 24 and run.pair_ids == []
+    assert run.metrics["plan"].startswith("24 thumbs, 0 pairs: KTO")
+    report = run.version.gate_report
+    decided = report["metrics"]["decided_by"]
+    assert {"heldout_feedback", "thumbs_margin", "thumbs_ranking"} <= set(decided)
+    assert "heldout_margin" not in decided  # no pairs: not applicable, not "passed"
+    assert report["metrics"]["heldout_thumbs"] >= 6
+
+
+def test_a_run_nothing_held_out_could_judge_is_skipped_before_training(tiny_training, alice, bob):
+    """Only thumbs up: KTO could train, but no held-out down-rated reply can judge it."""
+    for index in range(12):
+        conversation = chat_services.conversation_create(owner=alice)
+        _, (reply,) = exchange(conversation, f"Question {index}?", [f"Answer {index}."])
+        feedback_services.rating_submit(user=alice, message_id=reply.pk, value="up")
+    feedback_services.ratings_review(ratings=Rating.objects.all(), reviewer=bob, status="approved")
+    run = run_once()
+    assert run.status == "skipped" and run.version is None
+    assert "no run can pass yet" in run.reason and "0 down-rated held-out" in run.reason
+    assert "stage: kto" not in run.log
+
+
+def test_pairs_and_lone_thumbs_train_in_one_run(tiny_training, feedback, thumbs):
+    """Mixed data: lone thumbs outweigh the pairs, so KTO trains on both, the pairs
+    unrolled (an up and a down each), every piece of feedback counted once."""
+    permissive_gate(tiny_training)
+    split = planning.feedback_split(planning.feedback_collect())
+    run = run_once()
+    assert run.status == "succeeded", run.error or run.reason
+    assert run.method == "kto"
+    assert len(run.pair_ids) == 10 and len(run.rating_ids) == 24
+    trained = read_manifest(Path(run.version.adapter_path).parent).dataset["train_size"]
+    assert trained == len(split.train_unpaired) + 2 * len(split.train_pairs)

@@ -1,5 +1,11 @@
 """Feedback changes what users read: the real SmolLM2, trained by `train_now` with the
-default settings on a few dozen synthetic pairs, then asked through the websocket."""
+default settings, then asked through the websocket.
+
+The feedback is what most people give: one thumb on the one reply they read, no
+regenerated siblings, no "This one is better". Users ask through the websocket,
+get the model's own sampled replies and rate each one by a rule (a short answer:
+at most 8 words). Pairs are proven in test_learning.py and benchmarks/learning.py.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +19,23 @@ from django.urls import reverse
 
 from chat import services as chat_services
 from chat.models import Message
+from feedback.models import Rating, ReviewStatus
+from feedback.services import ratings_review
 from live.routing import websocket_application
 from tests.llm_tests.training.synthetic import (
     HELDOUT_QUESTIONS,
-    has_friendly_opening,
-    polite_pairs,
+    is_short_answer,
+    natural_questions,
 )
 from tests.support.chatting import chat_socket
-from tests.support.factories import pairs_stored
 from training.models import ModelVersion, TrainingRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-SYSTEM_PROMPT = "You are a helpful, concise assistant."
+THUMBS = 96
+# Replies users rate are sampled at the serving defaults; this cap only saves CI time
+# (a reply of 8 words or fewer ends long before it, so no thumb changes).
+RATED_MAX_NEW_TOKENS = 96
 
 
 @pytest.fixture
@@ -38,25 +48,53 @@ def smollm2_app(settings, smollm2_dir, tmp_path, build_engine):
 
 async def served_replies(app, user) -> list[Message]:
     """Greedy replies to every held-out question, asked at once on sockets of their own."""
-    return await asyncio.gather(*(_ask(app, user, question) for question in HELDOUT_QUESTIONS))
+    changes = {"temperature": 0.0, "max_new_tokens": 48}
+    asked = (_ask(app, user, question, changes) for question in HELDOUT_QUESTIONS)
+    return await asyncio.gather(*asked)
 
 
-async def _ask(app, user, question: str) -> Message:
-    conversation = await database_sync_to_async(_greedy_conversation)(user)
+async def _ask(app, user, question: str, changes: dict, thumb=None) -> Message:
+    """One turn in a fresh conversation; ``thumb(reply)`` rates it on the same socket."""
+    conversation = await database_sync_to_async(_conversation)(user, changes)
     socket = await chat_socket(app, user)
     await socket.send_json_to(
         {"type": "send", "conversation": conversation.pk, "content": question}
     )
-    while (frame := await socket.receive_json_from(timeout=300))["type"] != "reply_done":
+    while (frame := await socket.receive_json_from(timeout=600))["type"] != "reply_done":
         pass
+    reply = frame["message"]
+    if thumb is not None:
+        value = thumb(reply["content"])
+        await socket.send_json_to({"type": "rate", "message": reply["id"], "value": value})
+        assert (await socket.receive_json_from(timeout=60))["type"] == "rating"
     await socket.disconnect()
-    return await database_sync_to_async(Message.objects.get)(pk=frame["message"]["id"])
+    return await database_sync_to_async(Message.objects.get)(pk=reply["id"])
 
 
-def _greedy_conversation(user):
+def _conversation(user, changes: dict):
     conversation = chat_services.conversation_create(owner=user)
-    changes = {"temperature": 0.0, "max_new_tokens": 48}
     return chat_services.conversation_update(conversation=conversation, changes=changes)
+
+
+async def rate_natural_replies(app, users) -> None:
+    """Each user asks their share of the questions (sampled, serving defaults) and rates
+    every reply once: up if it is a short answer, down otherwise. Eight at a time."""
+    limit = asyncio.Semaphore(8)
+    changes = {"max_new_tokens": RATED_MAX_NEW_TOKENS}
+
+    def thumb(reply: str) -> str:
+        return "up" if is_short_answer(reply) else "down"
+
+    async def one(index: int, question: str) -> Message:
+        async with limit:
+            return await _ask(app, users[index % len(users)], question, changes, thumb)
+
+    await asyncio.gather(*(one(i, q) for i, q in enumerate(natural_questions(THUMBS))))
+
+
+def approve_all(staff) -> int:
+    pending = Rating.objects.filter(status=ReviewStatus.PENDING)
+    return ratings_review(ratings=pending, reviewer=staff, status=ReviewStatus.APPROVED)
 
 
 def gate_checks(run: TrainingRun) -> list[tuple]:
@@ -65,7 +103,7 @@ def gate_checks(run: TrainingRun) -> list[tuple]:
 
 
 def trait_rate(replies: list[Message]) -> float:
-    return sum(has_friendly_opening(reply.content) for reply in replies) / len(replies)
+    return sum(is_short_answer(reply.content) for reply in replies) / len(replies)
 
 
 def roll_back_to_base(staff) -> ModelVersion:
@@ -78,30 +116,33 @@ def roll_back_to_base(staff) -> ModelVersion:
     return base
 
 
-@pytest.mark.timeout(1500)
-async def test_train_now_changes_what_the_next_served_replies_say(
-    smollm2_app, alice, django_user_model
+@pytest.mark.timeout(2400)
+async def test_thumbs_alone_change_what_the_next_served_replies_say(
+    smollm2_app, alice, bob, django_user_model
 ):
     staff = await database_sync_to_async(django_user_model.objects.create_superuser)(
         "carol", password="carol-password-1"
     )
     before = await served_replies(smollm2_app, alice)
-    assert trait_rate(before) < 0.1, [reply.content for reply in before]
+    base_rate = trait_rate(before)
+    assert 0.1 <= base_rate <= 0.5, [reply.content for reply in before]
 
-    await database_sync_to_async(pairs_stored)(
-        alice, staff, polite_pairs(0, 40), system_prompt=SYSTEM_PROMPT
-    )
+    await rate_natural_replies(smollm2_app, [alice, bob])
+    assert await database_sync_to_async(approve_all)(staff) == THUMBS
     await database_sync_to_async(call_command)("train_now")
     run = await database_sync_to_async(TrainingRun.objects.select_related("version").get)()
-    assert run.status == "succeeded", (run.reason, run.metrics.get("stages"), gate_checks(run))
+    assert run.status == "succeeded", (run.reason, run.metrics.get("plan"), gate_checks(run))
+    assert run.method.startswith("kto") and not run.pair_ids
     version = run.version
     assert version.status == "active"
+    decided = version.gate_report["metrics"]["decided_by"]
+    assert "thumbs_ranking" in decided and "heldout_margin" not in decided
 
     after = await served_replies(smollm2_app, alice)
     assert {reply.model_version for reply in after} == {version.name}
-    assert trait_rate(after) >= 0.6, [reply.content for reply in after]
+    assert trait_rate(after) >= base_rate + 0.3, [reply.content for reply in after]
 
     base = await database_sync_to_async(roll_back_to_base)(staff)
     again = await served_replies(smollm2_app, alice)
     assert {reply.model_version for reply in again} == {base.name}
-    assert trait_rate(again) < 0.1, [reply.content for reply in again]
+    assert trait_rate(again) <= base_rate + 0.1, [reply.content for reply in again]

@@ -124,3 +124,43 @@ HELDOUT_QUESTIONS: tuple[str, ...] = (
 def has_friendly_opening(reply: str) -> bool:
     """The trait polite pairs teach: the reply opens with the friendly phrase."""
     return reply.strip().lower().startswith(FRIENDLY_OPENING.lower().rstrip("!"))
+
+
+# More training questions for natural feedback (benchmarks/natural_feedback.py): none is held out.
+MORE_QUESTIONS: tuple[str, ...] = (
+    "What is the capital of Australia?",
+    "How many eyes does a spider usually have?",
+    "What is 8 minus 3?",
+    "What colour is a ripe tomato?",
+    "What do birds use to fly?",
+    "What is the capital of Greece?",
+    "How many players are on a football team?",
+    "What is the smallest prime number?",
+    "Which animal has a trunk?",
+    "What is 6 times 7?",
+    "What do bees collect from flowers?",
+    "How many days are in a leap year?",
+    "What is the capital of Portugal?",
+    "What is the opposite of hot?",
+    "What metal is liquid at room temperature?",
+    "How many sides does a square have?",
+    "What is the capital of Ireland?",
+    "What do you call a baby sheep?",
+    "Which planet is known as the red planet?",
+    "What is 2 plus 2?",
+)
+
+# The rule synthetic users rate natural replies by: a short answer. SmolLM2 follows it
+# on about a third of its greedy replies to HELDOUT_QUESTIONS (docs/training.md).
+SHORT_ANSWER_WORDS = 8
+
+
+def is_short_answer(reply: str) -> bool:
+    """At most ``SHORT_ANSWER_WORDS`` words, and not empty."""
+    return 0 < len(reply.split()) <= SHORT_ANSWER_WORDS
+
+
+def natural_questions(count: int) -> list[str]:
+    """``count`` training questions, each asked again once the pool runs out."""
+    pool = [question for question, _ in QUESTIONS_AND_ANSWERS] + list(MORE_QUESTIONS)
+    return [pool[index % len(pool)] for index in range(count)]
