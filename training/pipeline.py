@@ -129,7 +129,8 @@ def _train_reward_model(
     Returns (path, "pairs" or "thumbs") when it passed its held-out evaluation.
     """
     recorder.stage("reward_model")
-    on_pairs = len(split.train_pairs) >= settings.TRAINING_MIN_REWARD_PAIRS
+    pairs = len(split.train_pairs) + len(split.heldout_pairs)
+    on_pairs = pairs >= settings.TRAINING_MIN_REWARD_PAIRS and bool(split.heldout_pairs)
     version = train_reward_model(
         base_model=_base_model_path(),
         pairs=split.train_pairs if on_pairs else thumb_comparisons(split.train_unpaired),

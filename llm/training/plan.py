@@ -97,13 +97,15 @@ def plan_run(
         min_examples=limits.min_examples,
         min_reward_pairs=limits.min_reward_pairs,
     )
+    # A reward model from pairs counts them all (its held-out pairs judge it) and needs some held out.
+    from_pairs = counts.pairs >= limits.min_reward_pairs and counts.heldout_pairs > 0
     judged = _judged_on(counts, limits)
     summary = f"{_thumbs(counts.thumbs)}, {_pairs(counts.pairs)}"
     if stages.empty:
         return MethodPlan((), f"{summary}: {stages.reason}", refusal=f"{summary}: {stages.reason}")
     methods = " then ".join(LABELS[stage] for stage in stages.stages)
     reason = f"{summary}: {methods} ({stages.reason}); judged on {judged or 'nothing'}"
-    train_reward = stages.train_reward_model or _thumbs_reward_model(counts, limits)
+    train_reward = from_pairs or _thumbs_reward_model(counts, limits)
     refusal = None if judged else _missing(counts, limits, summary)
     return MethodPlan(stages.stages, reason, train_reward, refusal)
 
