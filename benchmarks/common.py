@@ -70,6 +70,22 @@ def server_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def train_now_process(env: dict[str, str], log: Path) -> tuple[float, float]:
+    """``manage.py train_now`` in its own process: (seconds, peak RSS in MiB)."""
+    import subprocess
+    import time
+
+    started = time.monotonic()
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "train_now"], cwd=REPO, env=env, stdout=out, stderr=out
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+    if status:
+        raise RuntimeError(f"train_now failed; see {log}")
+    return time.monotonic() - started, usage.ru_maxrss / 1024
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))

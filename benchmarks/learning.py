@@ -32,7 +32,6 @@ import os
 import random
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,22 +85,9 @@ def _rates(replies: dict[str, list[str]]) -> dict[str, float]:
     }
 
 
-def _train_now(env: dict[str, str], log: Path) -> tuple[float, float]:
-    """``manage.py train_now`` in its own process: (seconds, peak RSS in MiB)."""
-    started = time.monotonic()
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "train_now"], cwd=REPO, env=env, stdout=out, stderr=out
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-    if status:
-        raise RuntimeError(f"train_now failed; see {log}")
-    return time.monotonic() - started, usage.ru_maxrss / 1024
-
-
 def run_variant(variant: str, pairs: int, flip: float) -> dict:
     """One whole loop in this process and its children; the figures as a dict."""
-    from benchmarks.common import server_env, setup_django
+    from benchmarks.common import server_env, setup_django, train_now_process
 
     workdir = setup_django()
     os.environ["MODEL_VERSIONS_DIR"] = str(workdir / "versions")
@@ -125,7 +111,7 @@ def run_variant(variant: str, pairs: int, flip: float) -> dict:
         before = _ask_all(url, alice, HELDOUT_QUESTIONS)
         with override_settings(MODEL_VERSIONS_DIR=workdir / "versions"):
             pairs_stored(alice, staff, rows, system_prompt=SYSTEM_PROMPT)
-        seconds, peak = _train_now(env, workdir / "train.log")
+        seconds, peak = train_now_process(env, workdir / "train.log")
         after = _ask_all(url, alice, HELDOUT_QUESTIONS)
     run = TrainingRun.objects.select_related("version").get()
     report = run.version.gate_report if run.version else {}

@@ -153,22 +153,9 @@ def _approve_all(staff) -> int:
     return ratings_review(ratings=pending, reviewer=staff, status=ReviewStatus.APPROVED)
 
 
-def _train_now(env: dict[str, str], log: Path) -> tuple[float, float]:
-    """``manage.py train_now`` in its own process: (seconds, peak RSS in MiB)."""
-    started = time.monotonic()
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "train_now"], cwd=REPO, env=env, stdout=out, stderr=out
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-    if status:
-        raise RuntimeError(f"train_now failed; see {log}")
-    return time.monotonic() - started, usage.ru_maxrss / 1024
-
-
 def run_variant(variant: str, thumbs: int, flip: float) -> dict:
     """One whole loop in this process and its children; the figures as a dict."""
-    from benchmarks.common import server_env, setup_django
+    from benchmarks.common import server_env, setup_django, train_now_process
 
     workdir = setup_django()
     from django.contrib.auth import get_user_model
@@ -186,7 +173,7 @@ def run_variant(variant: str, thumbs: int, flip: float) -> dict:
         before = _served_rates(url, staff)
         asking_seconds = _collect_thumbs(url, users, thumbs, variant, flip)
         approved = _approve_all(staff)
-        seconds, peak = _train_now(env, workdir / "train.log")
+        seconds, peak = train_now_process(env, workdir / "train.log")
         after = _served_rates(url, staff)
     run = TrainingRun.objects.select_related("version").get()
     report = (run.version.gate_report if run.version else None) or {}
