@@ -26,6 +26,25 @@ _FINISH_FIELDS = [
 ]
 
 
+def message_text_check(content: object, *, noun: str, empty: str) -> str:
+    """Text a user sends (a message, a reply they wrote) within CHAT_MAX_MESSAGE_CHARS.
+
+    ``noun`` names it in the length refusal; ``empty`` is the refusal of blank text.
+    """
+    if not isinstance(content, str):
+        raise Refusal("invalid", "content must be a string.", "content")
+    if not content.strip():
+        raise Refusal("empty_message", empty, "content")
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    if len(content) > limit:
+        raise Refusal(
+            "message_too_long",
+            f"The {noun} is {len(content)} characters long; the limit is {limit}.",
+            "content",
+        )
+    return content
+
+
 def conversation_create(*, owner: AbstractBaseUser, title: str = "") -> Conversation:
     return Conversation.objects.create(
         owner=owner,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
@@ -108,18 +107,8 @@ def _rewritable_reply(user: AbstractBaseUser, message_id: int) -> Message:
 
 def _clean_written(content: object) -> str:
     """The written reply's text: the limits of a message (CHAT_MAX_MESSAGE_CHARS)."""
-    if not isinstance(content, str):
-        raise Refusal("invalid", "content must be a string.", "content")
-    if not content.strip():
-        raise Refusal("empty_message", "The reply is empty: write the reply you wanted.", "content")
-    limit = settings.CHAT_MAX_MESSAGE_CHARS
-    if len(content) > limit:
-        raise Refusal(
-            "message_too_long",
-            f"The reply is {len(content)} characters long; the limit is {limit}.",
-            "content",
-        )
-    return content.strip()
+    empty = "The reply is empty: write the reply you wanted."
+    return chat_services.message_text_check(content, noun="reply", empty=empty).strip()
 
 
 def _trusted(user: AbstractBaseUser) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from chat.refusals import Refusal
+from chat.services import message_text_check
 
 CLIENT_TYPES = {
     "send",
@@ -91,19 +92,7 @@ def arena_content(frame: dict) -> str:
 
 
 def _content(frame: dict) -> str:
-    content = frame.get("content")
-    if not isinstance(content, str):
-        raise Refusal("invalid", "content must be a string.", "content")
-    if not content.strip():
-        raise Refusal("empty_message", "The message is empty.", "content")
-    limit = settings.CHAT_MAX_MESSAGE_CHARS
-    if len(content) > limit:
-        raise Refusal(
-            "message_too_long",
-            f"The message is {len(content)} characters long; the limit is {limit}.",
-            "content",
-        )
-    return content
+    return message_text_check(frame.get("content"), noun="message", empty="The message is empty.")
 
 
 def required_id(frame: dict, field: str) -> int:
