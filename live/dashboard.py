@@ -46,7 +46,10 @@ def train_now(request: HttpRequest) -> HttpResponse:
         messages.error(request, refusal.message)
     else:
         plan = run.metrics.get("plan", "")
-        messages.success(request, f"Run {run.pk} queued. {plan}. Its progress shows below.")
+        # The page's script clears it once run's verdict shows below (static/js/dashboard.js).
+        messages.success(
+            request, f"Run {run.pk} queued. {plan}. Its progress shows below.", f"run-{run.pk}"
+        )
     return redirect("review:dashboard")
 
 

@@ -19,7 +19,7 @@ from django_celery_beat.models import PeriodicTask
 from chat.models import Message
 from feedback.models import Rating
 from feedback.stats import wilson_interval
-from training import arena, selectors
+from training import arena, selectors, services
 from training.models import ModelVersion, TrainingRun
 
 RECENT_RUNS = 8
@@ -27,6 +27,9 @@ TICK_TASK = "training.tick"
 
 
 def dashboard_data() -> dict:
+    # A fresh install has no version rows until something asks: the base model is one,
+    # in service, as the admin's version list shows it.
+    services.base_version_ensure()
     return {
         "now": timezone.now().isoformat(),
         "versions": version_rows(),
@@ -66,7 +69,8 @@ def version_rows() -> list[dict]:
             {
                 "id": version.pk,
                 "name": version.name,
-                "status": version.status or "not a version",
+                "status": version.status,
+                "status_label": version.status or "not a version",
                 "method": version.method or "base model",
                 "created_at": _iso(version.created_at),
                 "activated_at": _iso(version.activated_at),

@@ -251,7 +251,8 @@ def _judge(
     stage: str,
 ) -> GateReport:
     """The gate on one stage's output against the version in service (not the stage before)."""
-    recorder.stage(f"evaluating {stage}")
+    evaluating = f"evaluating {stage}"
+    recorder.stage(evaluating)
     report = evaluate_candidate(
         base_model=_base_model_path(),
         parent=parent_dir,
@@ -260,6 +261,7 @@ def _judge(
         heldout_thumbs=data.heldout_unpaired,
         thresholds=knobs.gate_thresholds(),
         reward_model=data.judge_reward_model,
+        progress=lambda progress: recorder.part(evaluating, progress),
     )
     recorder.log(
         f"{stage}: gate {'passed' if report.passed else 'failed: ' + ', '.join(report.failed)}"

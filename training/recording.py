@@ -59,6 +59,13 @@ class Recorder:
         if self.on_progress:
             self.on_progress(run)
 
+    def part(self, stage: str, progress: TrainingProgress) -> None:
+        """Progress within ``stage`` that is not training (the gate's parts): named, counted."""
+        self.run.stage = f"{stage}: {progress.stage}"[
+            : TrainingRun._meta.get_field("stage").max_length
+        ]
+        self.progress(progress)
+
     def should_stop(self) -> bool:
         return False
 

@@ -33,6 +33,8 @@ def training_run_finish(
     run: TrainingRun, status: str, *, reason: str = "", error: str = ""
 ) -> None:
     run.status, run.reason, run.error = status, reason, error
+    # What the run is doing is now its verdict, not the last stage it was in.
+    run.stage = status
     run.finished_at, run.in_flight = timezone.now(), None
     run.save()
 

@@ -37,6 +37,7 @@ from llm.evaluation.scoring import (
 from llm.evaluation.thresholds import GateThresholds
 from llm.evaluation.thumbs import ThumbScores, thumb_scores, thumbs_checks, thumbs_metrics
 from llm.training.datasets import Message
+from llm.training.progress import ProgressFn, TrainingProgress
 from llm.training.versions import resolve_adapter
 
 PARENT, CANDIDATE = "parent", "candidate"
@@ -77,6 +78,47 @@ class CandidateMeasurements:
     thumbs: ThumbScores | None = None
 
 
+class GateSteps:
+    """The gate's work as numbered parts, each reported as it starts.
+
+    ``progress`` gets ``TrainingProgress(stage=<part>, step=<parts done>, total_steps=...)``:
+    a run reads "evaluating kto: held-out replies, sampled, candidate · step 8 of 12".
+    """
+
+    PARTS = (
+        "loading the models",
+        "held-out pairs' likelihood",
+        "regression replies, in service",
+        "regression replies, candidate",
+        "held-out thumbs' likelihood",
+        f"held-out replies, {GREEDY}, in service",
+        f"held-out replies, {GREEDY}, candidate",
+        f"held-out replies, {SAMPLED}, in service",
+        f"held-out replies, {SAMPLED}, candidate",
+        "drift on regression replies",
+        "degenerate probes",
+    )
+    REWARD_PART = "reward model scoring replies"
+
+    def __init__(self, progress: ProgressFn | None, with_reward_model: bool):
+        self.progress = progress
+        self.parts = [*self.PARTS, *([self.REWARD_PART] if with_reward_model else [])]
+        self.done = 0
+
+    def start(self, part: str) -> None:
+        """``part`` begins; the ones before it are done."""
+        self.done = self.parts.index(part)
+        self._report(part)
+
+    def finish(self) -> None:
+        self.done = len(self.parts)
+        self._report("done")
+
+    def _report(self, part: str) -> None:
+        if self.progress is not None:
+            self.progress(TrainingProgress(part, self.done, len(self.parts)))
+
+
 def evaluate_candidate(
     *,
     base_model: str | Path,
@@ -87,13 +129,15 @@ def evaluate_candidate(
     regression_prompts: Sequence[str | list[Message]] = DEFAULT_REGRESSION_PROMPTS,
     thresholds: GateThresholds | None = None,
     reward_model: str | Path | None = None,
+    progress: ProgressFn | None = None,
 ) -> GateReport:
     """Compare ``candidate`` with ``parent`` (``None``: the base model) and decide.
 
     ``parent`` and ``candidate`` are version directories or adapter folders on ``base_model``;
     ``heldout_thumbs`` are unpaired rows (``prompt``, ``completion``, ``label``) from
     held-out conversations; ``reward_model``, one that passed its own evaluation (trained
-    on pairs or on thumbs), judges their generated replies.
+    on pairs or on thumbs), judges their generated replies. ``progress`` hears each part
+    of the work as it starts (``GateSteps``).
     """
     thresholds = thresholds or GateThresholds()
     measurements = measure_candidate(
@@ -105,6 +149,7 @@ def evaluate_candidate(
         regression_prompts=regression_prompts,
         thresholds=thresholds,
         reward_model=reward_model,
+        progress=progress,
     )
     return judge(measurements, thresholds)
 
@@ -119,20 +164,30 @@ def measure_candidate(
     thresholds: GateThresholds,
     reward_model: str | Path | None = None,
     heldout_thumbs: Sequence[Mapping[str, Any]] = (),
+    progress: ProgressFn | None = None,
 ) -> CandidateMeasurements:
+    steps = GateSteps(progress, reward_model is not None)
+    steps.start("loading the models")
     adapters = {CANDIDATE: resolve_adapter(candidate)[0]}
     if parent is not None:
         adapters[PARENT] = resolve_adapter(parent)[0]
     scoring = load_scoring_model(base_model, adapters)
     parent_name = PARENT if parent is not None else None
+    steps.start("held-out pairs' likelihood")
     parent_margins, candidate_margins = _heldout_margins(scoring, parent_name, heldout_pairs)
     prompts = [as_messages(prompt) for prompt in regression_prompts]
     encoded = [prompt_ids(scoring.tokenizer, prompt) for prompt in prompts]
     max_new_tokens = thresholds.max_new_tokens
+    steps.start("regression replies, in service")
     parent_replies = greedy_replies(scoring, parent_name, encoded, max_new_tokens)
+    steps.start("regression replies, candidate")
     candidate_replies = greedy_replies(scoring, CANDIDATE, encoded, max_new_tokens)
+    steps.start("held-out thumbs' likelihood")
     thumbs = thumb_scores(scoring, parent_name, CANDIDATE, heldout_thumbs)
-    answered = _answer_heldout(scoring, parent_name, [*heldout_pairs, *heldout_thumbs], thresholds)
+    answered = _answer_heldout(
+        scoring, parent_name, [*heldout_pairs, *heldout_thumbs], thresholds, steps
+    )
+    steps.start("drift on regression replies")
     stops = stop_token_ids(scoring)
     on_parent_replies = [
         (head, reply_sequence(reply, stops))
@@ -144,11 +199,14 @@ def measure_candidate(
         scoring.tokenizer, heldout_pairs, heldout_thumbs
     )
     measured_drift = drift(scoring, parent_name, CANDIDATE, on_parent_replies)
+    steps.start("degenerate probes")
     floor = math.log(thresholds.degenerate_probe_floor)
     gains = {kind: _gains(scoring, parent_name, seqs, floor) for kind, seqs in probes.items()}
     del scoring  # the reward model needs the memory more
     if reward_model is not None:
+        steps.start(GateSteps.REWARD_PART)
         _score_answers(RewardScorer(reward_model), answered)
+    steps.finish()
     return CandidateMeasurements(
         parent_margins=parent_margins,
         candidate_margins=candidate_margins,
@@ -175,26 +233,32 @@ def heldout_prompts(rows: Sequence[Mapping[str, Any]], limit: int) -> list[list[
 
 
 def _answer_heldout(
-    scoring, parent: str | None, rows: Sequence[Mapping[str, Any]], t: GateThresholds
+    scoring,
+    parent: str | None,
+    rows: Sequence[Mapping[str, Any]],
+    t: GateThresholds,
+    steps: GateSteps,
 ) -> list[Answered]:
     """Both models answer each held-out prompt greedily and sampled, as served replies are."""
     prompts = heldout_prompts(rows, t.max_heldout_prompts)
     encoded = [prompt_ids(scoring.tokenizer, prompt) for prompt in prompts]
     answered = []
     for mode, temperature in ((GREEDY, 0.0), (SAMPLED, t.heldout_temperature)):
-        replies = [
-            generated_replies(
-                scoring,
-                name,
-                encoded,
-                t.max_new_tokens,
-                temperature=temperature,
-                top_p=t.heldout_top_p,
-                seed=t.heldout_seed,
-                batch_size=16,  # one batch for the default 12 prompts: half the steps
+        replies = []
+        for name, who in ((parent, "in service"), (CANDIDATE, "candidate")):
+            steps.start(f"held-out replies, {mode}, {who}")
+            replies.append(
+                generated_replies(
+                    scoring,
+                    name,
+                    encoded,
+                    t.max_new_tokens,
+                    temperature=temperature,
+                    top_p=t.heldout_top_p,
+                    seed=t.heldout_seed,
+                    batch_size=16,  # one batch for the default 12 prompts: half the steps
+                )
             )
-            for name in (parent, CANDIDATE)
-        ]
         answered.extend(
             Answered(prompt, mode, before, after)
             for prompt, before, after in zip(prompts, *replies, strict=True)

@@ -100,6 +100,16 @@ function lossChart(canvas, points) {
   });
 }
 
+// "Run 5 queued…" stays only while run 5 is queued or running: its card shows the verdict.
+function clearEndedRunMessages() {
+  for (const item of document.querySelectorAll('[data-testid="dashboard-messages"] [data-about^="run-"]')) {
+    const card = live.querySelector(`[data-testid="run"][data-run-id="${item.dataset.about.slice(4)}"]`);
+    if (card && !["queued", "running"].includes(card.dataset.status)) item.remove();
+  }
+  const list = document.querySelector('[data-testid="dashboard-messages"]');
+  if (list && !list.children.length) list.remove();
+}
+
 async function refresh() {
   try {
     const response = await fetch(live.dataset.liveUrl, { credentials: "same-origin" });
@@ -107,6 +117,7 @@ async function refresh() {
       const focused = document.activeElement?.dataset?.testid;
       live.innerHTML = await response.text();  // our own escaped template
       if (focused) live.querySelector(`[data-testid="${focused}"]`)?.focus();
+      clearEndedRunMessages();
       draw();
     }
   } finally {

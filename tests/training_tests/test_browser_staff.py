@@ -65,6 +65,7 @@ def test_the_dashboard_shows_a_run_progress_while_it_runs(
         assert step > 0
         expect(run).to_have_attribute("data-status", "succeeded", timeout=240_000)
     assert page.evaluate("window.notReloaded") is True  # followed live, not reloaded
+    expect(page.get_by_test_id("dashboard-messages")).to_have_count(0)  # "queued" cleared
     expect(run.get_by_test_id("run-checks")).to_contain_text("generated_win_rate")
     expect(run.locator("canvas[data-chart=loss]")).to_be_visible()
     expect(run.get_by_test_id("run-version-link")).to_be_visible()

@@ -11,8 +11,9 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from chat import services as chat_services
 from feedback import services as feedback_services
+from llm.loading import model_label
 from tests.support.factories import exchange
-from training import dashboard, services
+from training import dashboard, runs, services
 from training.models import ModelVersion, TrainingRun
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +68,27 @@ def test_the_page_and_its_live_part_show_runs_and_refuse_a_second_train_now(staf
     assert TrainingRun.objects.count() == 1
 
 
+def test_a_fresh_install_names_the_base_model_in_service_as_the_version_list_does(
+    staff_client, settings
+):
+    """Before anyone opens the admin: the base model is the version in service."""
+    page = staff_client.get(reverse("review:dashboard")).content.decode()
+    base = model_label(settings.CHAT_MODEL)
+    assert f'data-testid="active-version">{base}<' in page
+    (version,) = ModelVersion.objects.all()
+    assert (version.name, version.status) == (base, ModelVersion.Status.ACTIVE)
+    assert "not a version" not in page and 'class="timeline-not' not in page
+
+
+def test_a_finished_run_reads_as_its_verdict_not_its_last_stage(staff_client):
+    run = TrainingRun.objects.create(status="running", stage="evaluating kto: drift", step=9)
+    runs.training_run_finish(run, TrainingRun.Status.REJECTED, reason="The gate said no.")
+    run.refresh_from_db()
+    assert run.stage == "rejected"
+    live = staff_client.get(reverse("review:dashboard"), {"part": "live"}).content.decode()
+    assert 'data-testid="run-status">rejected<' in live and "evaluating kto" not in live
+
+
 def test_train_now_queues_a_manual_run_and_states_its_plan(staff_client, feedback):
     """The row is the queue entry; the Celery task goes out on commit (here the test's
     transaction never commits; the browser test runs a real worker on it)."""
@@ -75,7 +97,10 @@ def test_train_now_queues_a_manual_run_and_states_its_plan(staff_client, feedbac
     response = staff_client.post(reverse("review:train-now"), follow=True)
     run = TrainingRun.objects.get()
     assert (run.trigger, run.status) == ("manual", "queued")
-    assert f"Run {run.pk} queued. 0 thumbs, 10 pairs: DPO" in response.content.decode()
+    page = response.content.decode()
+    assert f"Run {run.pk} queued. 0 thumbs, 10 pairs: DPO" in page
+    # The page's script clears the message once this run's card shows a verdict.
+    assert f'data-about="run-{run.pk}"' in page
     assert run.metrics["plan"].endswith("judged on 3 held-out pairs")
 
 

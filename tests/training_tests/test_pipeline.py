@@ -35,9 +35,9 @@ def permissive_gate(settings) -> None:
     settings.GATE_KNOBS = dict(PERMISSIVE_GATE)
 
 
-def run_once() -> TrainingRun:
+def run_once(on_progress=None) -> TrainingRun:
     run = runs.training_run_create(trigger="manual")
-    return pipeline.training_run_execute(run_id=run.pk)
+    return pipeline.training_run_execute(run_id=run.pk, on_progress=on_progress)
 
 
 def test_it_skips_a_run_without_enough_feedback(tiny_training, alice):
@@ -49,9 +49,15 @@ def test_it_skips_a_run_without_enough_feedback(tiny_training, alice):
 
 def test_it_trains_judges_and_promotes_with_lineage(tiny_training, feedback):
     permissive_gate(tiny_training)
-    run = run_once()
+    seen = []
+    run = run_once(lambda run: seen.append((run.stage, run.step, run.total_steps)))
     assert run.status == "succeeded", run.error or run.reason
     assert run.method == "dpo"
+    # The gate's parts show as they go, counted; the finished run reads as its verdict.
+    evaluating = [shown for shown in seen if shown[0].startswith("evaluating dpo: ")]
+    assert ("evaluating dpo: held-out replies, sampled, candidate", 8, 11) in evaluating
+    assert evaluating[-1] == ("evaluating dpo: done", 11, 11)
+    assert run.stage == "succeeded"
     # Each conversation's two thumbs made a derived pair: they count once, as the pair.
     assert len(run.pair_ids) == 10 and run.rating_ids == []
     assert run.metrics["plan"].startswith("0 thumbs, 10 pairs: DPO")

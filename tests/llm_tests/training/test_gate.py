@@ -20,6 +20,7 @@ from llm.evaluation import (
     judge,
     repetition_share,
 )
+from llm.evaluation.gate import GateSteps
 
 HEALTHY = [
     "The capital of France is Paris.",
@@ -341,7 +342,8 @@ def test_the_reward_judge_answers_held_out_prompts_greedy_and_sampled(
     tiny_model_dir, tiny_pairs, identity_adapter, tiny_reward_version
 ):
     """End to end on the tiny model: both modes, every answer scored, an unchanged candidate
-    ties everywhere and is refused on what it writes."""
+    ties everywhere and is refused on what it writes. Each part is reported as it starts."""
+    heard = []
     report = evaluate_candidate(
         base_model=tiny_model_dir,
         parent=None,
@@ -350,7 +352,12 @@ def test_the_reward_judge_answers_held_out_prompts_greedy_and_sampled(
         regression_prompts=["Hello?"],
         thresholds=GateThresholds(max_new_tokens=6),
         reward_model=tiny_reward_version.path,
+        progress=heard.append,
     )
+    parts = [*GateSteps.PARTS, GateSteps.REWARD_PART, "done"]
+    assert [(p.stage, p.step, p.total_steps) for p in heard] == [
+        (part, step, len(parts) - 1) for step, part in enumerate(parts)
+    ]
     samples = report.metrics["heldout_samples"]
     assert [sample["mode"] for sample in samples] == ["greedy"] * 3 + ["sampled"] * 3
     assert all(sample["parent"] == sample["candidate"] for sample in samples)

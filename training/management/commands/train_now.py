@@ -22,6 +22,7 @@ class Command(BaseCommand):
             bar.refresh()
 
         run = pipeline.training_run_execute(run_id=run.pk, on_progress=show)
+        bar.set_description(run.status)
         bar.close()
         self.stdout.write(f"Run {run.pk}: {run.status}. {run.reason or run.error}".strip())
         if run.version:
