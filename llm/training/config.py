@@ -108,6 +108,9 @@ class KTOJobConfig(JobConfig):
     # The up-rated replies' NLL per token, added to the KTO loss with this weight
     # (0: plain KTO). An anchor, as DPO's "sft" loss is (docs/training.md).
     sft_weight: float = 1.0
+    # "reply": each up-rated reply's mean token NLL counts once; "token": every token
+    # counts once, so long replies dominate (docs/training.md, "20% flipped").
+    anchor_per: Literal["reply", "token"] = "reply"
 
 
 @dataclass

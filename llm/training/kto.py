@@ -52,7 +52,7 @@ def train_kto(
             desirable_weight=desirable_weight,
             undesirable_weight=undesirable_weight,
         )
-        return anchored_kto_trainer(config.sft_weight)(
+        return anchored_kto_trainer(config.sft_weight, config.anchor_per)(
             model=load_policy(base_model, parent_adapter),
             args=args,
             train_dataset=to_trl_dataset(ordered, UNPAIRED_COLUMNS),
@@ -76,8 +76,8 @@ def label_weights(rows: Sequence[dict], balance: bool) -> tuple[float, float]:
     return undesirable / desirable, 1.0
 
 
-def anchored_kto_trainer(sft_weight: float):
-    """KTOTrainer whose loss adds ``sft_weight`` × the desirable rows' mean token NLL.
+def anchored_kto_trainer(sft_weight: float, per: str = "reply"):
+    """KTOTrainer whose loss adds ``sft_weight`` × the desirable rows' NLL (``desirable_nll``).
 
     TRL computes the policy's per-token log-probabilities in one forward pass with
     gradients (the KL and reference passes run without); the anchor reuses that pass
@@ -93,7 +93,7 @@ def anchored_kto_trainer(sft_weight: float):
             recorder = _PolicyPass(model)
             result = super()._compute_loss(recorder, inputs, return_outputs)
             loss, outputs = result if return_outputs else (result, None)
-            anchor = desirable_nll(recorder.outputs, inputs)
+            anchor = desirable_nll(recorder.outputs, inputs, per)
             if anchor is not None:
                 mode = "train" if self.model.training else "eval"
                 self._metrics[mode]["sft_anchor"].append(anchor.item())
@@ -121,8 +121,14 @@ class _PolicyPass:
         return getattr(self._model, name)
 
 
-def desirable_nll(outputs, inputs):
-    """Mean negative log-likelihood per completion token of the batch's desirable rows."""
+def desirable_nll(outputs, inputs, per: str = "reply"):
+    """The batch's desirable rows' negative log-likelihood per completion token.
+
+    ``per="reply"``: each row's mean over its tokens, then the mean over rows, so each
+    up-rated reply counts once. ``per="token"``: the mean over all their tokens, where a
+    400-token reply outweighs fifty short ones; with a fifth of the thumbs flipped, the
+    long replies rated up by mistake then set the anchor (docs/training.md).
+    """
     import torch
 
     if outputs is None:
@@ -134,5 +140,7 @@ def desirable_nll(outputs, inputs):
     log_probs = outputs.log_probs[:, -seq_len:]
     mask = inputs["completion_mask"][:, 1:].to(log_probs.device).to(log_probs.dtype)
     labels = labels.to(log_probs.device)
-    tokens = mask[labels].sum()
-    return -(log_probs[labels] * mask[labels]).sum() / tokens.clamp(min=1)
+    nll, mask = -(log_probs[labels] * mask[labels]), mask[labels]
+    if per == "token":
+        return nll.sum() / mask.sum().clamp(min=1)
+    return (nll.sum(dim=1) / mask.sum(dim=1).clamp(min=1)).mean()

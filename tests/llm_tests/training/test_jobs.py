@@ -113,8 +113,8 @@ def test_plain_kto_has_no_anchor(tiny_model_dir, tiny_pairs, tiny_kto_config, tm
     assert "sft_anchor" not in version.manifest.metrics["last_log"]
 
 
-def test_the_anchor_is_the_up_rated_rows_mean_token_nll():
-    """Only desirable rows, only their completion tokens, per token."""
+def test_the_anchor_is_the_up_rated_replies_mean_nll():
+    """Only desirable rows, only their completion tokens; each reply counts once by default."""
     log_probs = torch.tensor([[-9.0, -1.0, -3.0], [-9.0, -2.0, -2.0], [-9.0, -5.0, -5.0]])
     inputs = {
         "label": [True, True, False],
@@ -123,7 +123,12 @@ def test_the_anchor_is_the_up_rated_rows_mean_token_nll():
         "completion_mask": torch.tensor([[0, 0, 1, 1], [0, 0, 0, 1], [0, 1, 1, 1]]),
     }
     outputs = SimpleNamespace(log_probs=log_probs)
-    assert desirable_nll(outputs, inputs).item() == pytest.approx((1 + 3 + 2) / 3)
+    # Row 1: tokens -1, -3 (mean 2); row 2: token -2 (mean 2); row 3 is down-rated.
+    assert desirable_nll(outputs, inputs).item() == pytest.approx((2 + 2) / 2)
+    assert desirable_nll(outputs, inputs, "token").item() == pytest.approx((1 + 3 + 2) / 3)
+    log_probs[1, 2] = -8.0  # a one-token reply weighs as much as a two-token one
+    assert desirable_nll(outputs, inputs).item() == pytest.approx((2 + 8) / 2)
+    assert desirable_nll(outputs, inputs, "token").item() == pytest.approx((1 + 3 + 8) / 3)
     inputs["label"] = [False, False, False]
     assert desirable_nll(outputs, inputs) is None
 
