@@ -71,7 +71,9 @@ def rating_submit(
 
 def preference_submit(*, user: AbstractBaseUser, chosen_id: object) -> list[PreferencePair]:
     """The user marks one sibling reply better than the others under the same message."""
-    chosen = _own_reply(user, chosen_id)
+    chosen = _own_reply(
+        user, chosen_id, unfinished="Wait until the reply is finished to choose it."
+    )
     # A reply the user wrote is already preferred over the one it rewrote (a
     # `written` pair); it takes no part in choices between the model's replies.
     siblings = list(
@@ -262,8 +264,16 @@ class OwnReply:
     author_trusted: bool
 
 
-def _own_reply(user: AbstractBaseUser, message_id: object) -> OwnReply:
-    """The user's finished reply, with its sibling count and the user's trust."""
+def _own_reply(
+    user: AbstractBaseUser,
+    message_id: object,
+    *,
+    unfinished: str = "Only finished replies can be rated.",
+) -> OwnReply:
+    """The user's finished reply, with its sibling count and the user's trust.
+
+    ``unfinished`` is the refusal for a reply still being written, in the words
+    of what the user tried (rating it, choosing it)."""
     reply_id_parse(message_id)
     params = {"user": user.pk, "message": message_id, "role": Message.Role.ASSISTANT.value}
     with connection.cursor() as cursor:
@@ -275,7 +285,7 @@ def _own_reply(user: AbstractBaseUser, message_id: object) -> OwnReply:
         *row[:6], grounded=bool(row[6]), written_by_user=bool(row[7]), author_trusted=bool(row[8])
     )
     if reply.status not in RATEABLE:
-        raise Refusal("not_rateable", "Only finished replies can be rated.", "message")
+        raise Refusal("not_rateable", unfinished, "message")
     if reply.written_by_user:
         raise Refusal(
             "not_rateable", "A reply you wrote yourself is not rated or compared.", "message"

@@ -99,6 +99,17 @@ def test_it_refuses_to_rate_user_messages_and_unfinished_replies(alice, conversa
     assert error.value.code == "not_rateable"
 
 
+def test_choosing_a_reply_still_being_written_is_refused_in_words_of_choosing(
+    alice, conversation, replies
+):
+    """A "this one is better" on a streaming reply speaks of choosing, not rating."""
+    streaming = chat_services.reply_create(conversation=conversation, parent=replies[0].parent)
+    with pytest.raises(Refusal) as error:
+        services.preference_submit(user=alice, chosen_id=streaming.pk)
+    assert error.value.code == "not_rateable"
+    assert error.value.message == "Wait until the reply is finished to choose it."
+
+
 def test_it_derives_pairs_from_opposite_ratings_of_siblings(alice, replies):
     """Every thumbs-up sibling beats every thumbs-down sibling; changes re-derive."""
     paris, lyon, marseille = replies
