@@ -165,9 +165,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_arena(self, frame: dict, nonce: str | None) -> None:
         """Two anonymous versions answer one new message side by side (docs/protocol.md)."""
         content = frames.arena_content(frame)
+        chosen = frames.arena_versions(frame)
         self._check_idle()
         await self._check_can_generate()
-        setup = await database_sync_to_async(_arena_setup)(user=self.user, content=content)
+        setup = await database_sync_to_async(_arena_setup)(
+            user=self.user, content=content, chosen=chosen
+        )
         user_message, match = setup.user_message, setup.match
         await self.send_json(
             {"type": "message", "message": message_data(user_message), **frames.nonce_field(nonce)}
@@ -292,7 +295,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             await self.engine.wait_ready()
         except EngineError as error:
-            await self.send_engine_state(EngineState.FAILED, str(error))
+            # The cause names files and exceptions: the log has it, the user reads words.
+            logger.error("the chat model is unavailable: %s", error)
+            await self.send_engine_state(
+                EngineState.FAILED,
+                "The model could not be loaded. The server's log says why; ask its operator.",
+            )
             return
         await self.send_engine_state(EngineState.READY)
 
@@ -317,11 +325,15 @@ class ArenaSetup:
         ]
 
 
-def _arena_setup(*, user, content: str) -> ArenaSetup:
-    """Check the user may, pick the two versions, save the message and both empty replies."""
+def _arena_setup(*, user, content: str, chosen: tuple[int, int] | None) -> ArenaSetup:
+    """Check the user may, pick the two versions (or take staff's ``chosen``), save the
+    message and both empty replies."""
     if not arena.arena_allowed(user=user):
         raise Refusal("forbidden", "The arena is open to staff and to users who opt in.")
-    versions = arena.arena_versions()
+    if chosen is None:
+        versions = arena.arena_versions()
+    else:
+        versions = arena.arena_versions_chosen(user=user, version_ids=chosen)
     with transaction.atomic():
         conversation = services.conversation_create(owner=user)
         user_message = services.user_message_create(

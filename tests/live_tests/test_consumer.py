@@ -362,6 +362,8 @@ async def test_it_reports_a_model_that_failed_to_load(alice, conversation, build
     communicator, _ = await connect(app, alice)
     state = await communicator.receive_json_from(timeout=30)
     assert state["type"] == "engine" and state["state"] == "failed"
+    assert "no-such-model" not in state["detail"] and "/" not in state["detail"]
+    assert "could not be loaded" in state["detail"]
     await communicator.send_json_to(
         {"type": "send", "conversation": conversation.pk, "content": "hi"}
     )
