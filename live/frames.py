@@ -91,6 +91,18 @@ def arena_content(frame: dict) -> str:
     return _content(frame)
 
 
+def arena_versions(frame: dict) -> tuple[int, int] | None:
+    """The two version ids staff chose to compare, or None: the arena picks."""
+    chosen = frame.get("versions")
+    if chosen is None:
+        return None
+    if not isinstance(chosen, list) or len(chosen) != 2:
+        raise Refusal("invalid", "versions must be a list of two version ids.", "versions")
+    return required_id({"versions": chosen[0]}, "versions"), required_id(
+        {"versions": chosen[1]}, "versions"
+    )
+
+
 def _content(frame: dict) -> str:
     return message_text_check(frame.get("content"), noun="message", empty="The message is empty.")
 

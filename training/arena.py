@@ -2,7 +2,10 @@
 
 Which two: the version in service, and a challenger. A candidate held for the
 arena (``ARENA_GATE_VOTES``) comes first, then the active version's parent,
-then any earlier version that served. Sides are shuffled per match. A vote for
+then any earlier version that served. Staff may instead choose the two
+versions, whatever their status (a candidate, a rejected one): a comparison,
+not a promotion, so what users are served stays as it is. Sides are shuffled
+per match. A vote for
 one side becomes an ``arena`` preference pair, pending review like any other.
 The leaderboard ranks versions by Bradley–Terry with bootstrap 95% intervals.
 """
@@ -44,13 +47,43 @@ def arena_versions(*, rng: random.Random | None = None) -> tuple[ModelVersion, M
     active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
     challenger = _challenger(active)
     if challenger is None:
-        raise Refusal(
-            "arena_unavailable",
-            "The arena needs two model versions; only the one in service exists so far.",
-        )
+        raise Refusal("arena_unavailable", UNAVAILABLE)
     pair = [active, challenger]
     (rng or random).shuffle(pair)
     return pair[0], pair[1]
+
+
+UNAVAILABLE = (
+    "The arena needs two model versions, and only the one in service can answer so far. "
+    "Staff can choose any two versions to compare (a candidate or a rejected one too) "
+    "above the question box, or train a new version with Train now on the Learning "
+    "dashboard."
+)
+
+
+def arena_versions_chosen(
+    *, user: AbstractBaseUser, version_ids: tuple[int, int], rng: random.Random | None = None
+) -> tuple[ModelVersion, ModelVersion]:
+    """Two versions staff chose to compare, any status, in random order (side A, side B).
+
+    Nothing is promoted: the versions answer this match only.
+    """
+    if not user.is_staff:
+        raise Refusal("forbidden", "Only staff choose the versions to compare.", "versions")
+    if version_ids[0] == version_ids[1]:
+        raise Refusal("invalid", "Choose two different versions.", "versions")
+    found = {version.pk: version for version in ModelVersion.objects.filter(pk__in=version_ids)}
+    if len(found) != 2:
+        raise Refusal("not_found", "No such model version.", "versions")
+    pair = [found[version_ids[0]], found[version_ids[1]]]
+    (rng or random).shuffle(pair)
+    return pair[0], pair[1]
+
+
+def arena_choices() -> list[ModelVersion]:
+    """The versions staff may choose from, newest first: every status."""
+    services.base_version_ensure()
+    return list(ModelVersion.objects.order_by("-created_at", "-id"))
 
 
 def arena_match_create(

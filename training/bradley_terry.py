@@ -6,6 +6,13 @@ strengths are fitted by Hunter's MM algorithm, with one virtual tie of every
 version against a fixed anchor of strength 1: a version that never won still
 gets a finite score, and scores are on one scale across resamples. Scores are
 shown Elo-style, 1000 + 400·log10(p): 1000 is the anchor, +400 is 10:1 odds.
+
+The intervals are a parametric bootstrap: each resample draws as many votes as
+there are (which two versions met, with replacement) and decides each by the
+fitted odds. Resampling the observed outcomes instead gives a zero-width
+interval whenever every vote agreed (one vote, or ten wins out of ten), a
+certainty the votes do not hold. A version with fewer than ``MIN_VOTES`` votes
+gets no interval at all: too few to say.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import numpy as np
 ANCHOR_GAMES = 1.0  # virtual games of each version against the anchor (half won)
 ITERATIONS = 200
 TOLERANCE = 1e-9
+MIN_VOTES = 10  # a version's votes before its interval means anything
 
 
 @dataclass(frozen=True)
@@ -33,8 +41,8 @@ class Outcome:
 class Standing:
     name: str
     score: float
-    low: float  # bootstrap 2.5th percentile
-    high: float  # bootstrap 97.5th percentile
+    low: float | None  # bootstrap 2.5th percentile; None below MIN_VOTES votes
+    high: float | None  # bootstrap 97.5th percentile; None below MIN_VOTES votes
     votes: int
     wins: float  # ties count half
 
@@ -62,8 +70,9 @@ def elo_scale(strength: np.ndarray) -> np.ndarray:
 def standings(outcomes: Sequence[Outcome], *, samples: int = 1000, seed: int = 0) -> list[Standing]:
     """Every version that played, best first, with its bootstrap 95% interval.
 
-    A resample draws as many votes as there are, with replacement; all resamples
-    are fitted at once (one array per resample along the first axis).
+    A resample draws as many votes as there are, with replacement, each decided
+    by the fitted odds of its two versions; all resamples are fitted at once
+    (one array per resample along the first axis).
     """
     names = sorted({o.first for o in outcomes} | {o.second for o in outcomes})
     if not names:
@@ -73,21 +82,24 @@ def standings(outcomes: Sequence[Outcome], *, samples: int = 1000, seed: int = 0
     second = np.array([index[o.second] for o in outcomes])
     score = np.array([o.score for o in outcomes], dtype=float)
     wins, games = _tables(len(names), first[None], second[None], score[None])
-    point = elo_scale(strengths(wins, games))[0]
+    fitted = strengths(wins, games)[0]
+    point = elo_scale(fitted)
     low, high = point, point
     if samples:
-        picks = np.random.default_rng(seed).integers(0, len(outcomes), (samples, len(outcomes)))
-        resampled = elo_scale(
-            strengths(*_tables(len(names), first[picks], second[picks], score[picks]))
-        )
+        rng = np.random.default_rng(seed)
+        picks = rng.integers(0, len(outcomes), (samples, len(outcomes)))
+        odds = fitted[first[picks]] / (fitted[first[picks]] + fitted[second[picks]])
+        drawn = (rng.random(picks.shape) < odds).astype(float)
+        resampled = elo_scale(strengths(*_tables(len(names), first[picks], second[picks], drawn)))
         low, high = np.percentile(resampled, [2.5, 97.5], axis=0)
+    votes = games[0].sum(axis=-1)
     rows = [
         Standing(
             name=name,
             score=float(point[i]),
-            low=float(low[i]),
-            high=float(high[i]),
-            votes=int(games[0, i].sum()),
+            low=float(low[i]) if votes[i] >= MIN_VOTES else None,
+            high=float(high[i]) if votes[i] >= MIN_VOTES else None,
+            votes=int(votes[i]),
             wins=float(wins[0, i].sum()),
         )
         for i, name in enumerate(names)

@@ -1,6 +1,7 @@
 // The arena: one question, two anonymous replies streaming side by side, a vote.
 // Frames: arena -> message, conversation, arena_match, reply_started ×2, token…,
 // reply_done ×2; arena_vote -> arena_voted (names the versions). docs/protocol.md.
+// Staff may choose the two versions (any status); the arena shuffles the sides.
 
 import { renderMarkdown } from "./markdown.js";
 import { ChatSocket } from "./socket.js";
@@ -35,6 +36,7 @@ const HANDLERS = {
       $(`arena-version-${side}`).textContent = "";
       $(`arena-side-${side}`).removeAttribute("data-winner");
     }
+    $("arena-unavailable").hidden = true;
     $("arena-sides").hidden = false;
     $("arena-votes").hidden = true;
     $("arena-stop").hidden = false;
@@ -72,6 +74,13 @@ const HANDLERS = {
     refreshLeaderboard();
   },
   error({ message, code }) {
+    if (code === "arena_unavailable") {
+      // Not a passing status: what to do, where it is seen.
+      $("arena-unavailable").textContent = message;
+      $("arena-unavailable").hidden = false;
+      $("arena-status").textContent = "";
+      return;
+    }
     $("arena-status").textContent = message;
     if (code !== "not_running") $("arena-stop").hidden = true;
   },
@@ -93,7 +102,16 @@ $("arena-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const content = $("arena-prompt").value;
   if (!content.trim()) return;
-  if (socket.send({ type: "arena", content })) $("arena-status").textContent = "Sending…";
+  const frame = { type: "arena", content };
+  const chosen = ["a", "b"].map((side) => $(`arena-version-choice-${side}`)?.value ?? "");
+  if (chosen.some(Boolean)) {
+    if (!chosen.every(Boolean)) {
+      $("arena-status").textContent = "Choose both versions to compare, or neither for the arena's pick.";
+      return;
+    }
+    frame.versions = chosen.map(Number);
+  }
+  if (socket.send(frame)) $("arena-status").textContent = "Sending…";
 });
 
 $("arena-prompt").addEventListener("keydown", (event) => {

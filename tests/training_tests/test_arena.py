@@ -115,6 +115,54 @@ async def test_the_arena_is_refused_without_opt_in_or_a_second_version(
     await communicator.disconnect()
 
 
+async def test_staff_compare_two_versions_they_choose_and_users_are_served_as_before(
+    app, alice, tiny_engine_settings, tiny_model_dir, tmp_path_factory
+):
+    """A rejected version is no challenger, but staff may pit it against the one in
+    service; it answers this match only and stays rejected. Others may not choose."""
+    cache.clear()
+    tiny_engine_settings.CHAT_DEFAULT_MAX_NEW_TOKENS = 8
+
+    def make_versions():
+        adapter = build_tiny_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapter") / "v1")
+        base = services.base_version_ensure()
+        rejected = ModelVersion.objects.create(
+            name="v1-rejected",
+            base_model=str(tiny_model_dir),
+            adapter_path=str(adapter),
+            parent=base,
+            status=ModelVersion.Status.REJECTED,
+        )
+        FeedbackProfile.objects.create(user=alice, arena_opt_in=True)
+        return base, rejected
+
+    base, rejected = await database_sync_to_async(make_versions)()
+    communicator, _ = await connect(app, alice)
+    chosen = {"type": "arena", "content": "Hi", "versions": [base.pk, rejected.pk]}
+    await communicator.send_json_to(chosen)
+    refused = (await receive_until(communicator, "error"))[-1]
+    assert (refused["code"], refused["field"]) == ("forbidden", "versions")
+    await communicator.send_json_to({"type": "arena", "content": "Hi"})
+    refused = (await receive_until(communicator, "error"))[-1]
+    assert refused["code"] == "arena_unavailable"
+    assert "choose any two versions" in refused["message"]
+    await communicator.disconnect()
+
+    alice.is_staff = True
+    await database_sync_to_async(alice.save)()
+    communicator, _ = await connect(app, alice)
+    await communicator.send_json_to(chosen)
+    await receive_until(communicator, "arena_match")
+    match = await database_sync_to_async(ArenaMatch.objects.get)()
+    assert {match.version_a_id, match.version_b_id} == {base.pk, rejected.pk}
+    await receive_until(communicator, "reply_done")
+    await communicator.disconnect()
+    await database_sync_to_async(rejected.refresh_from_db)()
+    assert rejected.status == ModelVersion.Status.REJECTED
+    active = await database_sync_to_async(ModelVersion.objects.get)(status="active")
+    assert active.pk == base.pk
+
+
 async def test_votes_on_someone_elses_match_or_bad_winners_are_refused(
     app, arena_user, bob, versions
 ):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 
-from training.bradley_terry import Outcome, standings
+from training.bradley_terry import MIN_VOTES, Outcome, standings
 
 
 def simulated(strengths: dict[str, float], games: int, seed: int = 1) -> list[Outcome]:
@@ -47,3 +47,14 @@ def test_ties_count_half_and_an_undefeated_version_stays_finite():
 
 def test_no_votes_no_standings():
     assert standings([], samples=10) == []
+
+
+def test_one_vote_gives_no_interval_and_unanimous_votes_still_a_wide_one():
+    """Too few votes: no interval ("1131–1131" after one vote claimed certainty).
+    Ten votes that all agree: an interval of real width, not a point."""
+    one = standings([Outcome("a", "b", 1.0)], samples=200)
+    assert all(row.low is None and row.high is None for row in one)
+    swept = standings([Outcome("a", "b", 1.0)] * MIN_VOTES, samples=200)
+    for row in swept:
+        assert row.high - row.low > 100  # Elo points: ten votes do not pin a score down
+        assert row.low <= row.score <= row.high
