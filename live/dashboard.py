@@ -12,17 +12,17 @@ from __future__ import annotations
 import datetime
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from chat.refusals import Refusal
 from feedback import stats
+from live.staff import staff_required
 from training import dashboard, tasks
 
 
-@staff_member_required
+@staff_required
 def dashboard_page(request: HttpRequest) -> HttpResponse:
     data = dashboard.dashboard_data()
     _add_grounding(data["versions"])
@@ -37,7 +37,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/dashboard.html", context)
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def train_now(request: HttpRequest) -> HttpResponse:
     try:

@@ -1,14 +1,14 @@
 """Staff review, one rating or pair at a time: the focus page and its JSON API
 (docs/protocol.md).
 
-Staff only: the page sends anyone else to the log-in page, the API answers
+Staff only: the page sends anyone not logged in to LoopChat's log-in page and
+answers other users with a 403 page (live/staff.py); the API answers
 403 ``forbidden``. Bulk review (filters, search, actions over many) stays in
 the admin's changelist, linked from the page.
 """
 
 from __future__ import annotations
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -17,11 +17,12 @@ from chat.refusals import Refusal
 from feedback import review
 from feedback.models import PreferencePair
 from live.api.base import ApiView, json_object, refusal_response
+from live.staff import staff_required
 
 FILTERS = ("kind", "value", "source", "model_version")
 
 
-@staff_member_required
+@staff_required
 def queue_page(request: HttpRequest) -> HttpResponse:
     config = {
         "api": reverse("review:api-next").rsplit("next", 1)[0],

@@ -64,6 +64,12 @@ function progress({ item, pending, position }) {
   $("review-progress").textContent = text;
 }
 
+// One convention for times on staff pages, the dashboard's: UTC, labelled.
+function utcTime(iso) {
+  const text = `${new Date(iso).toISOString().slice(0, 16).replace("T", " ")} UTC`;
+  return el("time", { datetime: iso, "data-testid": "review-created", text });
+}
+
 function statusBadge(item) {
   return el("span", {
     className: `status-badge ${item.status}`, "data-testid": "review-status", text: STATUS_LABELS[item.status],
@@ -85,7 +91,7 @@ function renderPairMeta(item) {
   const source = el("span", { className: `pair-source ${item.source}`, "data-testid": "review-pair-source", text: item.source_label });
   $("review-meta").replaceChildren(
     el("div", { className: "meta-line" }, el("span", { className: "kind-label", text: "Preference pair" }), source, statusBadge(item),
-      el("span", { className: "muted", text: new Date(item.created_at).toLocaleString() })),
+      el("span", { className: "muted" }, utcTime(item.created_at))),
     raterLine(item.rater),
   );
 }
@@ -100,7 +106,7 @@ function renderMeta(item) {
     : el("p", { className: "muted", text: "No comment." });
   $("review-meta").replaceChildren(
     el("div", { className: "meta-line" }, thumb, statusBadge(item),
-      el("span", { className: "muted", text: `${item.model_version || "unknown version"} · ${new Date(item.created_at).toLocaleString()}` })),
+      el("span", { className: "muted" }, `${item.model_version || "unknown version"} · `, utcTime(item.created_at))),
     item.reasons.length ? reasons : el("p", { className: "muted", text: "No reasons given." }),
     comment,
     raterLine(item.rater),
@@ -272,5 +278,10 @@ $("filter-kind").value = config.filter.kind;
 $("filter-value").value = config.filter.value;
 $("filter-source").value = config.filter.source;
 $("filter-version").value = config.filter.model_version;
+// The filters stay open on wide screens; on a phone they fold away so the reply
+// under review fits the first screen (the summary says how many are on).
+const filtersOn = Object.values(config.filter).filter(Boolean).length;
+if (filtersOn) $("review-filters-summary").textContent = `Filters (${filtersOn} on)`;
+$("review-filters-box").open = window.matchMedia("(min-width: 601px)").matches;
 if (config.start) state.history = [config.start];
 run("start");

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from playwright.sync_api import Page, expect
 
 from chat import services as chat_services
 from feedback import services
 from feedback.models import Rating, ReviewAction
-from tests.support.browsing import PASSWORD, log_in
+from tests.support.browsing import PASSWORD, log_in, serious_violations
 from tests.support.factories import exchange
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -94,9 +96,61 @@ def test_a_reviewer_works_through_the_queue_by_keyboard(
     assert page_events["errors"] == []
 
 
-def test_a_non_staff_user_is_sent_to_log_in(page: Page, live_server_url: str, alice):
+def test_staff_pages_send_visitors_to_loopchat_log_in_and_users_to_a_staff_only_page(
+    browser, live_server_url: str, alice, reviewer
+):
+    """Not logged in: LoopChat's /login/, then back. Logged in, not staff: a 403
+    page that says so, not the Django admin's log-in form."""
+    # bypass_csp: the page's own policy would refuse the injected axe script.
+    page = browser.new_context(bypass_csp=True).new_page()
+    for path in ("/review/", "/review/dashboard/"):
+        page.goto(f"{live_server_url}{path}")
+        expect(page).to_have_url(f"{live_server_url}/login/?next={path}")
+    page.fill("#id_username", "rita")
+    page.fill("#id_password", PASSWORD)
+    page.locator("form [type=submit]").click()
+    expect(page).to_have_url(f"{live_server_url}/review/dashboard/")
+    page.context.clear_cookies()
+
     alice.set_password(PASSWORD)
     alice.save()
     log_in(page, live_server_url, "alice")
+    for path in ("/review/", "/review/dashboard/"):
+        response = page.goto(f"{live_server_url}{path}")
+        assert response.status == 403
+        expect(page).to_have_url(f"{live_server_url}{path}")
+        expect(page.get_by_test_id("staff-only")).to_have_text("For staff only")
+        expect(page.get_by_role("link", name="Back to your chats")).to_be_visible()
+        assert serious_violations(page) == []
+
+
+def test_on_a_phone_the_reply_under_review_is_in_view_and_the_actions_fit_one_row(
+    browser, live_server_url: str, queue, reviewer
+):
+    """At 390 x 844 the rated reply shows on the first screen, above the sticky action
+    bar, which is one row; the time reads in UTC, labelled, as on the dashboard."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
+    page = context.new_page()
+    log_in(page, live_server_url, "rita")
     page.goto(f"{live_server_url}/review/")
-    expect(page).to_have_url(f"{live_server_url}/admin/login/?next=/review/")
+    progress(page, "1 of 4 pending")
+    reply = page.get_by_test_id("review-reply")
+    expect(reply).to_be_in_viewport()
+    bar = page.get_by_role("toolbar", name="Review actions").bounding_box()
+    assert bar["height"] < 60, bar  # one row of buttons
+    tops = {round(b.bounding_box()["y"]) for b in page.locator("[data-action]").all()}
+    assert len(tops) == 1, tops
+    reply_box = reply.bounding_box()
+    assert reply_box["y"] + 60 < bar["y"], (
+        reply_box,
+        bar,
+    )  # its heading and first line clear the bar
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    expect(page.get_by_test_id("review-filters")).to_be_hidden()  # folded on a phone
+    page.get_by_test_id("review-filters-summary").click()
+    expect(page.get_by_test_id("filter-kind")).to_be_visible()
+
+    created = queue[0].created_at.astimezone(datetime.UTC)
+    expect(page.get_by_test_id("review-created")).to_have_text(f"{created:%Y-%m-%d %H:%M} UTC")
+    assert serious_violations(page) == []
+    context.close()

@@ -155,10 +155,11 @@ def test_bulk_review_in_the_admin_records_actions(ratings, django_user_model):
 
 def test_the_queue_is_staff_only(client, alice, ratings):
     page = reverse("review:queue")
-    assert client.get(page).status_code == 302  # anonymous: to the log-in page
+    anonymous = client.get(page)  # to LoopChat's log-in page, not the admin's
+    assert (anonymous.status_code, anonymous["Location"]) == (302, "/login/?next=/review/")
     client.force_login(alice)
-    response = client.get(page)
-    assert response.status_code == 302 and "login" in response["Location"]
+    response = client.get(page)  # logged in, not staff: told so
+    assert response.status_code == 403 and b"For staff only" in response.content
     api = client.get(reverse("review:api-next"))
     assert (api.status_code, api.json()["error"]["code"]) == (403, "forbidden")
     assert decide(client, ratings[0].pk, "approved").status_code == 403
