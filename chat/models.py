@@ -11,9 +11,14 @@ def grounded(path: str = "") -> Q:
 
 
 class Conversation(models.Model):
+    class Source(models.TextChoices):
+        CHAT = "chat", "Chat"  # the browser chat (and the arena)
+        API = "api", "API"  # another app, through /v1/chat/completions with an API key
+
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.CHAT)
     title = models.CharField(max_length=200, blank=True)
     system_prompt = models.TextField(blank=True)
     temperature = models.FloatField()
@@ -100,3 +105,31 @@ class Message(models.Model):
         if not self.completion_tokens or not self.duration_ms:
             return None
         return self.completion_tokens / (self.duration_ms / 1000)
+
+
+class ApiKey(models.Model):
+    """A key another app uses to talk as its owner (/v1/). Only its hash is stored:
+    the key itself is shown once, when it is created (chat.keys)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    # The first characters of the key, to tell keys apart in lists ("lc-AbCd…").
+    prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    # Revoked by its owner (settings page) or disabled by staff (the admin): refused either way.
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    disabled = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'API key'} ({self.prefix}…) of {self.owner}"
+
+    @property
+    def usable(self) -> bool:
+        return self.revoked_at is None and not self.disabled

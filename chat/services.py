@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -45,9 +47,12 @@ def message_text_check(content: object, *, noun: str, empty: str) -> str:
     return content
 
 
-def conversation_create(*, owner: AbstractBaseUser, title: str = "") -> Conversation:
+def conversation_create(
+    *, owner: AbstractBaseUser, title: str = "", source: str = Conversation.Source.CHAT
+) -> Conversation:
     return Conversation.objects.create(
         owner=owner,
+        source=source,
         title=title.strip()[:200],
         system_prompt=settings.CHAT_DEFAULT_SYSTEM_PROMPT,
         temperature=settings.CHAT_DEFAULT_TEMPERATURE,
@@ -117,15 +122,17 @@ def user_message_create(
     return message
 
 
-def reply_create(*, conversation: Conversation, parent: Message, streamed_by: str = "") -> Message:
+def reply_create(
+    *, conversation: Conversation, parent: Message, streamed_by: str = "", seed: int | None = None
+) -> Message:
     """An empty assistant reply, streaming, under the user message ``parent``;
-    ``streamed_by`` names the web process that writes it."""
+    ``streamed_by`` names the web process that writes it, ``seed`` the one it samples with."""
     return Message.objects.create(
         conversation=conversation,
         parent=parent,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
-        sampling=sampling_of(conversation).as_dict(),
+        sampling=replace(sampling_of(conversation), seed=seed).as_dict(),
         streamed_by=streamed_by,
     )
 

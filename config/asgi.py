@@ -14,7 +14,7 @@ from django.conf import settings  # noqa: E402
 from live import engines, liveness  # noqa: E402
 from live.metrics import web as web_metrics  # noqa: E402
 from live.metrics.exposition import engine_watch  # noqa: E402
-from live.routing import websocket_application  # noqa: E402
+from live.routing import http_application, websocket_application  # noqa: E402
 
 # One engine per process, handed to the consumers: this process's model, or a
 # client of inference workers or vLLM servers (INFERENCE_MODE, INFERENCE_BACKEND).
@@ -23,7 +23,7 @@ engine_watch(engine=chat_engine)
 
 application = ProtocolTypeRouter(
     {
-        "http": django_application,
+        "http": http_application(django_application, chat_engine),
         "websocket": web_metrics.counting_websockets(websocket_application(chat_engine)),
     }
 )

@@ -19,8 +19,11 @@ _WITHOUT_SYSTEM = ChatPromptTemplate.from_messages(
 )
 
 
-def reply_chain(*, engine: Engine, conversation: Conversation, serving: Serving = BASE) -> Runnable:
-    """A runnable taking ``{"system_prompt", "history", "input"}`` and streaming a reply.
+def reply_chain(
+    *, engine: Engine, conversation: Conversation, serving: Serving = BASE, seed: int | None = None
+) -> Runnable:
+    """A runnable taking ``{"system_prompt", "history", "input"}`` and streaming a reply
+    (``seed``: the same one repeats a sampled reply, where the engine honours it).
 
     Its inputs come from ``chain_inputs``, grounded on the conversation's
     documents by ``live.grounding.grounding_step`` first.
@@ -32,6 +35,7 @@ def reply_chain(*, engine: Engine, conversation: Conversation, serving: Serving 
         temperature=conversation.temperature,
         top_p=conversation.top_p,
         max_new_tokens=conversation.max_new_tokens,
+        seed=seed,
     )
     return RunnableLambda(_prompt_for, name="prompt") | model
 

@@ -16,8 +16,9 @@ from django.shortcuts import redirect, render, resolve_url
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from chat import selectors
+from chat import keys, selectors
 from chat.models import Conversation
+from chat.refusals import Refusal
 from feedback import selectors as feedback_selectors
 from feedback import services as feedback_services
 from feedback.selectors import reason_choices
@@ -83,8 +84,41 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, _saved_message(profile.share_for_training))
         return redirect("feedback:settings")
-    profile = feedback_selectors.profile_get(user=request.user)
-    return render(request, "feedback/settings.html", {"profile": profile})
+    return _settings_render(request)
+
+
+@login_required
+@require_POST
+def api_key_create(request: HttpRequest) -> HttpResponse:
+    """A new API key, shown on the settings page this once (only its hash is kept)."""
+    try:
+        created = keys.api_key_create(owner=request.user, name=request.POST.get("name", ""))
+    except Refusal as refusal:
+        return _settings_render(request, key_error=refusal.message, status=400)
+    return _settings_render(request, new_key=created.secret)
+
+
+@login_required
+@require_POST
+def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    try:
+        revoked = keys.api_key_revoke(owner=request.user, key_id=key_id)
+    except Refusal:
+        raise Http404("No such key.") from None
+    messages.success(request, f"The key {revoked.prefix}… is revoked: apps using it are refused.")
+    return redirect("feedback:settings")
+
+
+def _settings_render(request: HttpRequest, status: int = 200, **context: object) -> HttpResponse:
+    context = {
+        "profile": feedback_selectors.profile_get(user=request.user),
+        "api_keys": keys.api_key_list(owner=request.user),
+        **context,
+    }
+    response = render(request, "feedback/settings.html", context, status=status)
+    # A page showing a new key is never stored by the browser or a proxy.
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _app_page(request: HttpRequest, *, conversation_id: int | None) -> HttpResponse:

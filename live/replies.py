@@ -70,6 +70,9 @@ class _Progress:
     finished: dict = field(default_factory=dict)
     # The numbered passages in the prompt (a grounded reply); none for a plain one.
     passages: list[Passage] = field(default_factory=list)
+    # Stop sequences (the API's ``stop``): the reply ends before the first one it writes.
+    stop: tuple[str, ...] = ()
+    sent: int = 0  # characters sent so far, when stop sequences hold some back
 
     @property
     def failure(self) -> str:
@@ -106,20 +109,25 @@ async def reply_stream(
     nonce: str | None,
     serving: Serving | None = None,
     reply: Message | None = None,
+    seed: int | None = None,
+    stop: tuple[str, ...] = (),
 ) -> Message:
     """Generate with ``engine``, stream and store a reply to ``user_message``.
 
     ``serving`` picks the version and ``reply`` is the empty reply to fill (both
     the arena's); by default the training app decides (canary or active version)
-    and a new reply is created.
+    and a new reply is created. ``seed`` and ``stop`` are the API's (live.api.openai).
     """
-    reply = await _claim_reply(reply) if reply else await _create_reply(conversation, user_message)
-    progress = _Progress()
+    if reply:
+        reply = await _claim_reply(reply)
+    else:
+        reply = await _create_reply(conversation, user_message, seed)
+    progress = _Progress(stop=stop)
     checkpoints = asyncio.create_task(_checkpoint_regularly(reply, progress))
     metrics.reply_began()
     try:
         await send({"type": "reply_started", "message": message_data(reply), **nonce_field(nonce)})
-        await _generate(engine, conversation, user_message, reply, progress, send, serving)
+        await _generate(engine, conversation, user_message, reply, progress, send, serving, seed)
     except asyncio.CancelledError:
         await _finish_even_if_cancelled(reply, progress, send, nonce)
         raise
@@ -176,6 +184,7 @@ async def _generate(
     progress: _Progress,
     send: Send,
     serving: Serving | None,
+    seed: int | None = None,
 ) -> None:
     path = await database_sync_to_async(selectors.message_path)(message=user_message)
     if serving is None:
@@ -188,25 +197,65 @@ async def _generate(
     if progress.passages:
         sources = [passage.as_dict() for passage in progress.passages]
         await send({"type": "sources", "message": reply.pk, "sources": sources})
-    chain = reply_chain(engine=engine, conversation=conversation, serving=serving)
+    chain = reply_chain(engine=engine, conversation=conversation, serving=serving, seed=seed)
     chunks = chain.astream(inputs)
-    async with aclosing(chunks):  # leaving early (ClientGone) ends the generation now
+    async with aclosing(chunks):  # leaving early (ClientGone, a stop sequence) ends it now
         async for chunk in chunks:
-            await _on_chunk(chunk, reply, progress, send)
+            if await _on_chunk(chunk, reply, progress, send):
+                break
+    if progress.stop:
+        await _send_held_back(reply, progress, send, final=True)
 
 
-async def _on_chunk(chunk: AIMessageChunk, reply: Message, progress: _Progress, send: Send) -> None:
+async def _on_chunk(chunk: AIMessageChunk, reply: Message, progress: _Progress, send: Send) -> bool:
+    """Handle one chunk; True when the reply reached a stop sequence (generation ends)."""
     event = chunk.response_metadata.get("event")
     if chunk.content:
         if progress.first_token_at is None:
             progress.first_token_at = time.perf_counter()
         progress.parts.append(chunk.content)
         progress.tokens += 1
+        if progress.stop:
+            return await _send_held_back(reply, progress, send)
         await send({"type": "token", "message": reply.pk, "text": chunk.content})
     elif event == "started":
         await _record_start(reply, chunk.response_metadata, progress.passages)
     elif event == "finished":
         progress.finished = chunk.response_metadata
+    return False
+
+
+async def _send_held_back(
+    reply: Message, progress: _Progress, send: Send, *, final: bool = False
+) -> bool:
+    """Send the text up to a stop sequence, holding back an end that may begin one.
+
+    The first stop sequence written ends the reply just before it (it is not
+    kept, as in OpenAI's API): True then, and the reply is finished as "stop".
+    """
+    text = "".join(progress.parts)
+    found = [index for index in (text.find(stop) for stop in progress.stop) if index >= 0]
+    if found:
+        end = min(found)
+        progress.parts = [text[:end]]
+        progress.finished = {"finish_reason": "stop", "completion_tokens": progress.tokens}
+    else:
+        end = len(text) if final else len(text) - _stop_prefix_length(text, progress.stop)
+    if end > progress.sent:
+        await send({"type": "token", "message": reply.pk, "text": text[progress.sent : end]})
+        progress.sent = end
+    return bool(found)
+
+
+def _stop_prefix_length(text: str, stops: tuple[str, ...]) -> int:
+    """The length of the longest end of ``text`` that begins one of ``stops``."""
+    longest = 0
+    for stop in stops:
+        for length in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:length]):
+                longest = length
+                break
+    return longest
 
 
 async def _finish(reply: Message, progress: _Progress, send: Send, nonce: str | None) -> Message:
@@ -225,9 +274,9 @@ async def _finish(reply: Message, progress: _Progress, send: Send, nonce: str | 
 
 
 @database_sync_to_async
-def _create_reply(conversation: Conversation, user_message: Message) -> Message:
+def _create_reply(conversation: Conversation, user_message: Message, seed: int | None) -> Message:
     return services.reply_create(
-        conversation=conversation, parent=user_message, streamed_by=process_identity()
+        conversation=conversation, parent=user_message, streamed_by=process_identity(), seed=seed
     )
 
 

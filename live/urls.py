@@ -41,6 +41,8 @@ chat = [
 # JSON 400 ("invalid", field "message"), not an HTML 404 page.
 feedback = [
     path("settings/", pages.settings_page, name="settings"),
+    path("settings/api-keys/", pages.api_key_create, name="api-key-create"),
+    path("settings/api-keys/<int:key_id>/revoke", pages.api_key_revoke, name="api-key-revoke"),
     path("api/messages/<str:message_id>/rating", RatingApi.as_view(), name="api-rating"),
     path(
         "api/messages/<str:message_id>/preference", PreferenceApi.as_view(), name="api-preference"
