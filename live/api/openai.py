@@ -22,7 +22,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import keys
+from chat import keys, selectors
 from chat.models import Conversation, Message
 from chat.refusals import Refusal
 from chat.serializers import message_data
@@ -231,11 +231,25 @@ def _prepare(user: AbstractBaseUser, parsed: shapes.CompletionRequest) -> _Prepa
         owner=user,
         turns=parsed.turns,
         changes=parsed.changes,
-        conversation_id=parsed.conversation_id,
+        conversation_id=_conversation_id(user, parsed.conversation_id),
     )
     # Chosen now, not as the reply starts: the header names it before the body.
     serving = serving_for(conversation_id=conversation.pk)
     return _Prepared(conversation, user_message, serving)
+
+
+def _conversation_id(user: AbstractBaseUser, value: object) -> object:
+    """``conversation`` as sent: LoopChat's id, or a completion id naming one of its
+    replies (what clients that keep only the response's ``id`` have, LangChain's)."""
+    if not (isinstance(value, str) and value.startswith(shapes.COMPLETION_PREFIX)):
+        return value
+    try:
+        reply = selectors.message_get(owner=user, message_id=shapes.completion_message_id(value))
+    except Message.DoesNotExist:
+        raise Refusal(
+            "not_found", "No such completion (or it is not yours).", "conversation"
+        ) from None
+    return reply.conversation_id
 
 
 async def _key_owner(request: HttpRequest) -> AbstractBaseUser:
