@@ -20,6 +20,7 @@ from chat.refusals import Refusal
 from feedback import stats
 from live.staff import staff_required
 from training import dashboard, tasks
+from training.bradley_terry import MIN_VOTES
 
 
 @staff_required
@@ -31,6 +32,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
         "data": data,
         "timeline": _timeline(data["versions"]),
         "chart_data": _chart_data(data),
+        "min_votes": MIN_VOTES,
     }
     if request.GET.get("part") == "live":
         return render(request, "dashboard/_live.html", context)

@@ -126,7 +126,101 @@ def test_an_arena_vote_becomes_a_pair_and_moves_the_leaderboard(
     expect(
         board.locator(f'tr[data-version="{match.version_b.name}"] [data-testid=leaderboard-votes]')
     ).to_have_text("1")
+    # One vote pins nothing down: no zero-width "1131–1131", but words.
+    expect(board.get_by_test_id("leaderboard-interval").first).to_have_text(
+        "too few votes (1 of 10)"
+    )
     assert page_events["errors"] == []
+
+
+def test_the_arena_box_takes_what_the_server_accepts_and_says_why(
+    page: Page, live_server_url: str, staff, two_versions
+):
+    log_in(page, live_server_url, "sam")
+    page.goto(f"{live_server_url}/arena/")
+    box = page.get_by_test_id("arena-prompt")
+    expect(box).to_have_attribute("maxlength", "8000")  # CHAT_MAX_MESSAGE_CHARS
+    expect(box).to_have_accessible_description(re.compile("Up to 8000 characters"))
+    box.fill("x" * 9000)
+    assert len(box.input_value()) == 8000
+
+
+def test_staff_choose_two_versions_a_rejected_one_too_without_changing_service(
+    page: Page, live_server_url: str, staff, tiny_model_dir, tmp_path, page_events
+):
+    """With one version in service and a rejected one, the arena has no challenger and
+    its notice says what to do; staff choose both versions and compare them."""
+    base = services.base_version_ensure()
+    adapter = build_tiny_adapter(tiny_model_dir, tmp_path / "v1")
+    rejected = ModelVersion.objects.create(
+        name="v1-rejected",
+        base_model=str(tiny_model_dir),
+        adapter_path=str(adapter),
+        parent=base,
+        status=ModelVersion.Status.REJECTED,
+    )
+    log_in(page, live_server_url, "sam")
+    page.goto(f"{live_server_url}/arena/")
+    page.get_by_test_id("arena-prompt").fill("Tell me a joke")
+    page.get_by_test_id("arena-ask").click()
+    notice = page.get_by_test_id("arena-unavailable")
+    expect(notice).to_contain_text("choose any two versions")
+    expect(notice).to_contain_text("Train now")
+
+    page.get_by_test_id("arena-version-choice-a").select_option(label="v1-rejected (rejected)")
+    page.get_by_test_id("arena-version-choice-b").select_option(str(base.pk))
+    page.get_by_test_id("arena-ask").click()
+    expect(notice).to_be_hidden()
+    expect(page.get_by_test_id("arena-votes")).to_be_visible(timeout=60_000)
+    page.get_by_test_id("vote-a").click()
+    expect(page.get_by_test_id("arena-status")).to_contain_text("Thanks, your vote counts")
+    revealed = {page.get_by_test_id(f"arena-version-{side}").text_content() for side in ("a", "b")}
+    assert revealed == {f"Written by {base.name}", "Written by v1-rejected"}
+    match = ArenaMatch.objects.get()
+    assert {match.version_a_id, match.version_b_id} == {base.pk, rejected.pk}
+    rejected.refresh_from_db()
+    assert rejected.status == "rejected"  # compared, not promoted
+    assert ModelVersion.objects.get(status="active") == base
+    assert page_events["errors"] == []
+
+
+def test_the_dashboard_on_a_phone_stacks_its_tables_and_leaves_no_empty_chart(
+    browser, live_server_url: str, staff, lived_in
+):
+    """At 390 px no table scrolls sideways: each row reads as label and value lines,
+    the interval among them on screen; the arena leaderboard's too."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
+    page = context.new_page()
+    log_in(page, live_server_url, "sam")
+    page.goto(f"{live_server_url}/review/dashboard/")
+    expect(page.get_by_test_id("loop-card")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    overflowing = page.evaluate(
+        """[...document.querySelectorAll('.table-scroll')]
+            .filter((box) => box.scrollWidth > box.clientWidth + 1).length"""
+    )
+    assert overflowing == 0
+    interval = page.get_by_test_id("rates-interval").first
+    interval.scroll_into_view_if_needed()
+    box = interval.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    label = page.evaluate(
+        "(cell) => getComputedStyle(cell, '::before').content", interval.element_handle()
+    )
+    assert label == '"95% interval"'
+    for chart in page.locator(".chart-box").all():  # a chart box only where a chart draws
+        assert chart.locator("canvas").evaluate("(canvas) => canvas.height > 0")
+    assert serious_violations(page) == []
+    context.close()
+
+
+def test_the_dashboard_with_no_ratings_draws_no_empty_chart_box(
+    page: Page, live_server_url: str, staff
+):
+    log_in(page, live_server_url, "sam")
+    page.goto(f"{live_server_url}/review/dashboard/")
+    expect(page.get_by_test_id("rates-table")).to_be_visible()
+    expect(page.locator(".chart-box")).to_have_count(0)
 
 
 RENDER = """async (text) => {
