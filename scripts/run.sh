@@ -21,7 +21,7 @@ if [ "${INFERENCE_BACKEND:-local}" = vllm ] && [ -z "${VLLM_URLS:-}" ]; then
   VLLM_LOG=${VLLM_LOG:-$DATA_DIR/vllm.log}
   supervise vllm sh -c "exec bash scripts/vllm_server.sh $VLLM_PORT >> '$VLLM_LOG' 2>&1"
   export VLLM_URLS=http://127.0.0.1:$VLLM_PORT
-  log "starting vLLM on $VLLM_URLS (30-60 s; log: $VLLM_LOG)"
+  log "starting vLLM on $VLLM_URLS (42-119 s measured on 2 cores; log: $VLLM_LOG)"
   for _ in $(seq 300); do
     curl -sf "$VLLM_URLS/health" >/dev/null && break
     sleep 1
