@@ -160,6 +160,8 @@ async def _streamed(
     where asked), ``[DONE]``. A client that leaves stops the reply (stored as stopped)."""
     frames: asyncio.Queue[dict] = asyncio.Queue()
     writing = asyncio.create_task(_reply(engine, prepared, parsed, frames.put))
+    # However the reply ends (an exception included), the loop below stops waiting.
+    writing.add_done_callback(lambda _: frames.put_nowait({"type": "reply_done"}))
     ids = {}
     try:
         while True:
