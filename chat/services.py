@@ -222,7 +222,8 @@ def written_reply_save(*, rated: Message, content: str, written: Message | None 
     written.content = content
     written.status = Message.Status.COMPLETE
     written.prompt_messages = rated.prompt_messages
-    written.sources = _cited_sources(content, rated.sources)
+    question = rated.parent.content if rated.parent_id else ""
+    written.sources = _cited_sources(content, rated.sources, question=question)
     written.save()
     Conversation.objects.filter(pk=rated.conversation_id).update(updated_at=timezone.now())
     return written
@@ -258,7 +259,7 @@ def _refuse(errors: dict[str, str]) -> None:
     raise Refusal("invalid", "Some settings are invalid.", fields=errors)
 
 
-def _cited_sources(content: str, sources: list[dict]) -> list[dict]:
+def _cited_sources(content: str, sources: list[dict], *, question: str) -> list[dict]:
     """A copy of ``sources`` with ``cited`` set by what ``content`` used (as for a reply)."""
     if not sources:
         return []
@@ -267,12 +268,13 @@ def _cited_sources(content: str, sources: list[dict]) -> list[dict]:
             chunk_id=source.get("chunk") or 0,
             document_id=source.get("document") or 0,
             filename=source.get("filename", ""),
+            heading=source.get("heading") or "",
             text=source.get("text", ""),
             number=source.get("number") or 0,
         )
         for source in sources
     ]
-    used = set(cited_numbers(content, passages))
+    used = set(cited_numbers(content, passages, question=question))
     return [{**source, "cited": source.get("number") in used} for source in sources]
 
 

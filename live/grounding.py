@@ -8,7 +8,9 @@ retrieves the best passages of the documents the conversation searches, and
 beside the history and rewrites the system prompt and the human message
 around them. Its output adds ``passages``, which the reply stores with its
 exact prompt. A conversation with no ready document passes through
-unchanged, with no passages.
+unchanged, with no passages. One whose documents hold nothing on the message
+is told so in its system prompt (the model may say it does not know), and the
+output says ``unmatched`` so the user is told too.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from chat.models import Conversation
 from documents import selectors
 from llm.loading import prompt_measure
-from llm.retrieval.grounding import ground
+from llm.retrieval.grounding import ground, unmatched_system_prompt
 from llm.retrieval.passages import Passage
 
 
@@ -39,8 +41,11 @@ def grounding_step(*, conversation: Conversation) -> Runnable:
 def _ground(conversation: Conversation, inputs: dict) -> dict:
     earlier = [message.text for message in inputs["history"] if message.type == "human"]
     passages = _retrieve(conversation, inputs["input"], earlier=earlier[-1] if earlier else "")
-    if not passages:
+    if passages is None:  # no document to search
         return {**inputs, "passages": []}
+    if not passages:
+        system_prompt = unmatched_system_prompt(inputs["system_prompt"])
+        return {**inputs, "system_prompt": system_prompt, "passages": [], "unmatched": True}
     measure = prompt_measure(settings.CHAT_MODEL, str(settings.MODEL_CACHE_DIR))
     prompt = ground(
         system_prompt=inputs["system_prompt"],
@@ -60,12 +65,13 @@ def _ground(conversation: Conversation, inputs: dict) -> dict:
     }
 
 
-def _retrieve(conversation: Conversation, question: str, *, earlier: str) -> list[Passage]:
+def _retrieve(conversation: Conversation, question: str, *, earlier: str) -> list[Passage] | None:
     """The passages for ``question``, a follow-up to ``earlier`` (the user's
-    previous message: "and its warranty?" searches with the product it named)."""
+    previous message: "and its warranty?" searches with the product it named);
+    None when the conversation has no document to search."""
     scope = selectors.search_scope(owner=conversation.owner, conversation=conversation)
     if not scope:
-        return []
+        return None
     return selectors.passages_for(
         owner=conversation.owner,
         query=question,

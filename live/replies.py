@@ -70,6 +70,8 @@ class _Progress:
     finished: dict = field(default_factory=dict)
     # The numbered passages in the prompt (a grounded reply); none for a plain one.
     passages: list[Passage] = field(default_factory=list)
+    # The user's message as written: its words are no evidence of a passage used.
+    question: str = ""
     # Stop sequences (the API's ``stop``): the reply ends before the first one it writes.
     stop: tuple[str, ...] = ()
     sent: int = 0  # characters sent so far, when stop sequences hold some back
@@ -88,7 +90,11 @@ class _Progress:
         content = "".join(self.parts)
         return {
             "content": content,
-            "cited": cited_numbers(content, self.passages) if self.passages else [],
+            "cited": (
+                cited_numbers(content, self.passages, question=self.question)
+                if self.passages
+                else []
+            ),
             "status": _STATUS_FOR_REASON.get(reason, Message.Status.FAILED),
             "finish_reason": reason,
             "error": USER_ERRORS.get(self.failure, USER_ERRORS["internal"]) if self.failure else "",
@@ -194,9 +200,13 @@ async def _generate(
         chain_inputs(conversation=conversation, path=path)
     )
     progress.passages = inputs["passages"]
+    progress.question = user_message.content
     if progress.passages:
         sources = [passage.as_dict() for passage in progress.passages]
         await send({"type": "sources", "message": reply.pk, "sources": sources})
+    elif inputs.get("unmatched"):
+        # The library was searched and held nothing on this: the user is told so.
+        await send({"type": "sources", "message": reply.pk, "sources": [], "matched": False})
     chain = reply_chain(engine=engine, conversation=conversation, serving=serving, seed=seed)
     chunks = chain.astream(inputs)
     async with aclosing(chunks):  # leaving early (ClientGone, a stop sequence) ends it now

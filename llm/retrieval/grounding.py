@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from llm.retrieval.bm25 import terms
 from llm.retrieval.budget import passage_budget
 from llm.retrieval.passages import Passage
+from llm.retrieval.splitting import HEADING_JOIN
 
 # A passage cut to fit must keep at least this many tokens to be worth showing.
 MIN_CUT_TOKENS = 24
@@ -28,6 +29,12 @@ MIN_CUT_TOKENS = 24
 # that share the most of its words.
 INSTRUCTION = "Answer from the sources the user gives."
 ANSWER_INSTRUCTION = "Answer with the exact name or number from the sources."
+# When the user's documents were searched and no passage matched, the model is
+# told so and may say it does not know, rather than answer as if from them.
+NO_MATCH_INSTRUCTION = (
+    "The user's documents were searched and no passage matched this message. "
+    "If you do not know the answer, say that you do not know."
+)
 KEY_LINES = 2
 # Lines of a passage: sentences, and rows of a table laid out on one line.
 _LINE_BREAK = re.compile(r"(?<=[.!?;])\s+|\s*\|\s*\|\s*")
@@ -131,6 +138,11 @@ def grounded_prompt(
     parts.append(f"{ANSWER_INSTRUCTION}\nQuestion: {question.strip()}")
     system = f"{system_prompt.strip()}\n\n{INSTRUCTION}".strip()
     return GroundedPrompt(system_prompt=system, input="\n\n".join(parts), passages=list(passages))
+
+
+def unmatched_system_prompt(system_prompt: str) -> str:
+    """The system prompt for a message the documents hold nothing on."""
+    return f"{system_prompt.strip()}\n\n{NO_MATCH_INSTRUCTION}".strip()
 
 
 def ground(
@@ -241,23 +253,52 @@ _COMMON = frozenset(
 COPIED_RUN_WORDS = 4
 
 
-def cited_numbers(reply: str, passages: list[Passage]) -> list[int]:
-    """Numbers of the passages ``reply`` used, sorted.
+def cited_numbers(reply: str, passages: list[Passage], *, question: str = "") -> list[int]:
+    """Numbers of the passages ``reply`` used, sorted: only on evidence.
 
     A passage counts when the reply names it ([2], [1, 3], [1][3]), shares a run
-    of ``COPIED_RUN_WORDS`` consecutive words with it (not all common words),
-    or repeats a token with a digit in it ("E47", "4,750") that occurs in that
-    passage alone: a small model seldom writes markers but copies freely.
+    of ``COPIED_RUN_WORDS`` consecutive words with it that holds a word
+    distinctive of it, or repeats a token with a digit in it ("E47", "4,750")
+    that occurs in that passage alone: a small model seldom writes markers but
+    copies freely. What the reply could have from elsewhere proves nothing: the
+    question's own words and codes, common words, the names of the passages'
+    files and their top headings (the document's title), and with several
+    passages the words all of them hold. A reply repeating "the Isle of
+    Carrowmere" from the question cites no passage by that.
     """
     numbers = {passage.number for passage in passages}
     named = {int(n) for group in _MARKER.findall(reply) for n in group.split(",")} & numbers
     prose = _MARKER.sub(" ", reply)
-    return sorted(named | _copied_from(prose, passages) | _coded_from(prose, passages))
+    given = _words(question) | _names(passages)
+    copied = _copied_from(prose, passages, given=given)
+    coded = _coded_from(prose, passages, given=_codes(question))
+    return sorted(named | copied | coded)
 
 
-def _copied_from(reply: str, passages: list[Passage]) -> set[int]:
+def _words(text: str) -> set[str]:
+    return {word.lower() for word in _WORD.findall(text)}
+
+
+def _names(passages: list[Passage]) -> set[str]:
+    """Words every passage of a file shares by where it comes from: the file's name
+    and the top of its heading path."""
+    names = set()
+    for passage in passages:
+        top = passage.heading.split(HEADING_JOIN)[0] if passage.heading else ""
+        names |= _words(passage.filename.replace("_", " ")) | _words(top)
+    return names
+
+
+def _copied_from(reply: str, passages: list[Passage], *, given: set[str]) -> set[int]:
     runs = _word_runs(reply)
-    return {passage.number for passage in passages if runs & _word_runs(passage.text)}
+    vocabularies = [_words(passage.text) for passage in passages]
+    shared = set.intersection(*vocabularies) if len(vocabularies) > 1 else set()
+    cited = set()
+    for passage, vocabulary in zip(passages, vocabularies, strict=True):
+        distinctive = vocabulary - _COMMON - given - shared
+        if any(set(run) & distinctive for run in runs & _word_runs(passage.text)):
+            cited.add(passage.number)
+    return cited
 
 
 def _word_runs(text: str) -> set[tuple[str, ...]]:
@@ -266,13 +307,15 @@ def _word_runs(text: str) -> set[tuple[str, ...]]:
     return {run for run in runs if not set(run) <= _COMMON}
 
 
-def _coded_from(reply: str, passages: list[Passage]) -> set[int]:
+def _coded_from(reply: str, passages: list[Passage], *, given: set[str]) -> set[int]:
     holders: dict[str, set[int]] = {}
     for passage in passages:
         for token in _codes(passage.text):
             holders.setdefault(token, set()).add(passage.number)
     return {
-        next(iter(holders[token])) for token in _codes(reply) if len(holders.get(token, ())) == 1
+        next(iter(holders[token]))
+        for token in _codes(reply) - given
+        if len(holders.get(token, ())) == 1
     }
 
 

@@ -184,7 +184,9 @@ def _load_text(path: Path, *, kind: str, filename: str) -> list[Document]:
         ) from error
     pages = []
     for document in loaded:
-        text = _tidy(document.page_content) if kind == "html" else document.page_content
+        text = document.page_content
+        if kind == "html":
+            text = _without_head_title(_tidy(text), str(document.metadata.get("title") or ""))
         if text.strip():
             pages.append(_page(text, page=None, source=document))
     return pages
@@ -213,6 +215,16 @@ def _tidy(text: str) -> str:
     """HTML text with the markup's indentation and blank runs squeezed out."""
     lines = (" ".join(line.split()) for line in text.splitlines())
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _without_head_title(text: str, title: str) -> str:
+    """HTML text without its <title>'s words in front when the body says them again
+    (most pages open with the title as their heading): a passage shows it once."""
+    title = title.strip()
+    if not title or not text.startswith(title):
+        return text
+    rest = text[len(title) :].lstrip()
+    return rest if title in rest else text
 
 
 def _page(text: str, *, page: int | None, source: Document) -> Document:

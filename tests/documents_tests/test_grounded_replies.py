@@ -117,6 +117,21 @@ async def test_a_plain_conversation_gets_a_plain_reply(tiny_engine, alice, conve
     assert of_type(frames, "reply_done")[0]["message"]["sources"] == []
 
 
+async def test_a_message_no_passage_matches_is_told_so_and_the_model_may_say_it_does_not_know(
+    tiny_engine, alice, conversation, upload
+):
+    await database_sync_to_async(upload)(alice, "kettle.md", MANUAL, conversation=conversation)
+    frames = await ask(tiny_engine, alice, conversation, "Xylophones quizzically juggle zebras?")
+    assert [(f["sources"], f["matched"]) for f in of_type(frames, "sources")] == [([], False)]
+    done = of_type(frames, "reply_done")[0]["message"]
+    reply = await database_sync_to_async(Message.objects.get)(pk=done["id"])
+    assert reply.sources == [] and not reply.grounded
+    system = reply.prompt_messages[0]
+    assert system["role"] == "system"
+    assert "no passage matched" in system["content"]
+    assert "say that you do not know" in system["content"]
+
+
 async def test_nobody_elses_documents_reach_a_reply(tiny_engine, alice, bob, conversation, upload):
     await database_sync_to_async(upload)(alice, "kettle.md", MANUAL, conversation=conversation)
     await database_sync_to_async(upload)(alice, "library.md", MANUAL)

@@ -294,3 +294,52 @@ def test_it_finds_nothing_in_a_reply_that_uses_no_passage():
     found = numbered("Error E47 means the filter is clogged.")
     assert cited_numbers("I do not know.", found) == []
     assert cited_numbers("", []) == []
+
+
+def ferry_passages() -> list[Passage]:
+    """Two sections of one guide: the answer is in [1]; [2] repeats the island's name."""
+    where = {"document_id": 3, "filename": "carrowmere-ferry.md"}
+    return [
+        Passage(
+            chunk_id=1,
+            number=1,
+            heading="Isle of Carrowmere > Winter sailings",
+            text="## Winter sailings\nFrom November to March the ferry leaves Port Ellan "
+            "at 07:40 and 15:10, weather permitting.",
+            **where,
+        ),
+        Passage(
+            chunk_id=2,
+            number=2,
+            heading="Isle of Carrowmere > Fares",
+            text="# Isle of Carrowmere\n## Fares\nA return ticket to the Isle of Carrowmere "
+            "costs 18 pounds; children travel free.",
+            **where,
+        ),
+    ]
+
+
+QUESTION = "When does the winter ferry leave for the Isle of Carrowmere?"
+
+
+def test_a_reply_sharing_only_common_and_question_words_with_a_passage_cites_nothing():
+    """ "the Isle of Carrowmere" is four words [2] holds, but they come from the
+    question and the guide's title: no evidence the reply used [2]."""
+    reply = "The ferry to the Isle of Carrowmere is a lovely trip in any season."
+    assert cited_numbers(reply, ferry_passages(), question=QUESTION) == []
+    common = "It is the one that is on the way to the sea, and it is to the left."
+    assert cited_numbers(common, ferry_passages(), question=QUESTION) == []
+
+
+def test_the_passage_whose_distinctive_terms_or_numbers_the_reply_repeats_is_cited():
+    found = ferry_passages()
+    assert cited_numbers("It leaves at 07:40.", found, question=QUESTION) == [1]
+    reply = "In winter the ferry leaves Port Ellan twice a day."
+    assert cited_numbers(reply, found, question=QUESTION) == [1]
+    assert cited_numbers("See [2].", found, question=QUESTION) == [2]  # a marker always counts
+
+
+def test_a_code_the_question_already_holds_is_no_evidence():
+    found = numbered("Error E47 means the filter is clogged.", "Error E12 is a leak.")
+    assert cited_numbers("E47 is an error.", found, question="What is E47?") == []
+    assert cited_numbers("E47: the filter is clogged.", found, question="What is E47?") == [1]

@@ -133,6 +133,18 @@ def test_it_loads_html_text_and_title(write_file):
     assert "tracking" not in page.page_content and "color" not in page.page_content
 
 
+def test_an_html_page_whose_heading_repeats_its_title_says_it_once(write_file):
+    """<title>Ferry</title> then <h1>Ferry</h1>: the passage does not open "Ferry Ferry"."""
+    page = "<html><head><title>Carrowmere ferry</title></head><body><h1>Carrowmere ferry</h1>"
+    path = write_file("ferry.html", page + "<p>Boats leave at 07:40.</p></body></html>")
+    [loaded] = load_pages(path, kind="html", filename="ferry.html")
+    assert loaded.page_content.count("Carrowmere ferry") == 1
+    assert loaded.page_content.startswith("Carrowmere ferry")
+    assert loaded.metadata["title"] == "Carrowmere ferry"
+    [kept] = load_pages(write_file("manual.html", HTML), kind="html", filename="manual.html")
+    assert kept.page_content.startswith("Router manual")  # said once: kept
+
+
 def test_it_loads_each_pdf_page_with_its_number(write_file):
     """One Document per PDF page, numbered from 1, titled from the PDF's info."""
     path = write_file(
