@@ -121,3 +121,10 @@ async def websocket_reply(url: str, cookie: str, conversation_id: int, prompt: s
         "ttft": first - start,
         "text": "".join(parts),
     }
+
+
+def check_outcome(check: dict) -> str:
+    """A gate check as a benchmark prints it: pass, FAIL, or n/a (nothing to judge)."""
+    if not check.get("applicable", True):
+        return "n/a"
+    return "pass" if check["passed"] else "FAIL"

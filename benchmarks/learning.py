@@ -87,7 +87,7 @@ def _rates(replies: dict[str, list[str]]) -> dict[str, float]:
 
 def run_variant(variant: str, pairs: int, flip: float) -> dict:
     """One whole loop in this process and its children; the figures as a dict."""
-    from benchmarks.common import server_env, setup_django, train_now_process
+    from benchmarks.common import check_outcome, server_env, setup_django, train_now_process
 
     workdir = setup_django()
     os.environ["MODEL_VERSIONS_DIR"] = str(workdir / "versions")
@@ -124,7 +124,7 @@ def run_variant(variant: str, pairs: int, flip: float) -> dict:
         "peak_rss_mib": peak,
         "status": run.status,
         "method": run.version.method if run.version else run.method,
-        "checks": [(c["name"], c["passed"], c["value"]) for c in report.get("checks", [])],
+        "checks": [(c["name"], check_outcome(c), c["value"]) for c in report.get("checks", [])],
         "stages": run.metrics.get("stages", {}),
         "sample_after": after["greedy"][0],
     }
@@ -140,9 +140,9 @@ def _print(variant: str, figures: dict) -> None:
     print(f"{variant}_peak_rss_mib: {figures['peak_rss_mib']:.0f}")
     print(f"{variant}_status: {figures['status']}")
     print(f"{variant}_promoted_stages: {figures['method']}")
-    for name, passed, value in figures["checks"]:
+    for name, outcome, value in figures["checks"]:
         shown = "none" if value is None else f"{value:.3f}"
-        print(f"{variant}_gate_{name}: {'pass' if passed else 'FAIL'} {shown}")
+        print(f"{variant}_gate_{name}: {outcome} {shown}")
     for stage, verdict in figures["stages"].items():
         win = verdict.get("generated_win_rate")
         rewards = (

@@ -155,7 +155,7 @@ def _approve_all(staff) -> int:
 
 def run_variant(variant: str, thumbs: int, flip: float) -> dict:
     """One whole loop in this process and its children; the figures as a dict."""
-    from benchmarks.common import server_env, setup_django, train_now_process
+    from benchmarks.common import check_outcome, server_env, setup_django, train_now_process
 
     workdir = setup_django()
     from django.contrib.auth import get_user_model
@@ -191,16 +191,10 @@ def run_variant(variant: str, thumbs: int, flip: float) -> dict:
         "version_status": run.version.status if run.version else None,
         "method": run.version.method if run.version else run.method,
         "reward_model": run.metrics.get("reward_model", {}),
-        "checks": [(c["name"], _outcome(c), c.get("value")) for c in report.get("checks", [])],
+        "checks": [(c["name"], check_outcome(c), c.get("value")) for c in report.get("checks", [])],
         "stages": run.metrics.get("stages", {}),
         "timings": run.metrics.get("timings", {}),
     }
-
-
-def _outcome(check: dict) -> str:
-    if not check.get("applicable", True):
-        return "n/a"
-    return "pass" if check["passed"] else "FAIL"
 
 
 def _print(variant: str, figures: dict) -> None:
