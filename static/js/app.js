@@ -375,11 +375,13 @@ const FRAME_HANDLERS = {
     this.pending = null;
     if (reply.conversation === this.currentId) this.forceScroll = true;
   },
-  // The passages a grounded reply is written from, before its first token.
+  // The passages a grounded reply is written from, before its first token; or,
+  // with `matched: false`, word that the documents were searched and held nothing.
   sources(frame) {
     const conversationId = this.replyConversation.get(frame.message);
     const tree = conversationId === undefined ? null : this.tree(conversationId);
-    if (tree?.get(frame.message)) tree.upsert({ id: frame.message, sources: frame.sources });
+    const unmatched = frame.matched === false;
+    if (tree?.get(frame.message)) tree.upsert({ id: frame.message, sources: frame.sources, unmatched });
   },
   token(frame) {
     const conversationId = this.replyConversation.get(frame.message);

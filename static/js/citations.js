@@ -5,6 +5,7 @@
 
 import { el, setText } from "./dom.js";
 import { documentsApi } from "./documents.js";
+import { renderMarkdown } from "./markdown.js";
 
 const MARKERS = /\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]/g;
 const HAS_MARKER = /\[\d{1,3}(?:\s*,\s*\d{1,3})*\]/;
@@ -12,11 +13,47 @@ const HAS_MARKER = /\[\d{1,3}(?:\s*,\s*\d{1,3})*\]/;
 // What a source list shows, so that it is rebuilt only when that changes.
 export const sourcesKey = (sources) => JSON.stringify((sources ?? []).map((source) => [source.number, source.cited]));
 
-// "page 3", a heading, or nothing: where in its file a passage is.
+const HEADING_JOIN = " > ";
+
+// "page 3", a heading path, or nothing: where in its file a passage is, in full.
 export function whereOf(source) {
   if (source.heading) return source.heading;
   return source.page != null ? `page ${source.page}` : "";
 }
+
+// What tells each source from the others under one reply, by number. Heading
+// paths start with the document's top heading ("Isle of Carrowmere > Fares"):
+// the steps every source of the same file shares are left out, so two entries
+// read "Winter sailings" and "Fares", not the same cut-off title. A lone
+// source drops its file's top heading when it has a deeper one.
+export function distinctWhere(sources) {
+  const byFile = new Map();
+  for (const source of sources) {
+    if (!byFile.has(source.filename)) byFile.set(source.filename, []);
+    byFile.get(source.filename).push(source);
+  }
+  const labels = new Map();
+  for (const group of byFile.values()) {
+    const paths = group.map((source) => (source.heading ? source.heading.split(HEADING_JOIN) : []));
+    const shared = group.length > 1 ? sharedSteps(paths) : 1;
+    group.forEach((source, index) => {
+      const path = paths[index];
+      const rest = path.slice(Math.min(shared, Math.max(path.length - 1, 0)));
+      const page = source.page != null ? `page ${source.page}` : "";
+      labels.set(source.number, rest.join(HEADING_JOIN) || page);
+    });
+  }
+  return labels;
+}
+
+function sharedSteps(paths) {
+  let count = 0;
+  while (paths.every((path) => path.length > count && path[count] === paths[0][count])) count += 1;
+  return count;
+}
+
+// The full "file: where" a source's tooltip and dialog name.
+const fullName = (source) => [source.filename, whereOf(source)].filter(Boolean).join(": ");
 
 // The "Sources" block under a reply; fill it with renderSources().
 export function buildSourcesBlock(messageId) {
@@ -30,18 +67,33 @@ export function buildSourcesBlock(messageId) {
 
 // open(source, trigger) shows the passage. `cited` is missing while the reply
 // streams; once it ends each source says whether the reply drew on it.
-export function renderSources(block, sources, open) {
-  block.hidden = !sources?.length;
-  if (block.hidden) return block.parts.list.replaceChildren();
+// `unmatched`: the documents were searched and no passage matched; the block
+// says so, since the reply then comes from the model alone.
+export function renderSources(block, sources, open, { unmatched = false } = {}) {
+  block.dataset.unmatched = String(!sources?.length && unmatched);
+  block.hidden = !sources?.length && !unmatched;
+  if (!sources?.length) {
+    setText(block.parts.title, unmatched ? "No passage matched" : "Sources");
+    return block.parts.list.replaceChildren(...(unmatched ? [unmatchedNote()] : []));
+  }
   const finished = sources.some((source) => source.cited !== undefined);
   const cited = sources.filter((source) => source.cited).length;
   setText(block.parts.title, finished ? `Sources · ${cited} of ${sources.length} cited` : "Sources");
-  block.parts.list.replaceChildren(...sources.map((source) => sourceItem(source, open)));
+  const labels = distinctWhere(sources);
+  block.parts.list.replaceChildren(...sources.map((source) => sourceItem(source, labels.get(source.number), open)));
 }
 
-function sourceItem(source, open) {
-  const where = whereOf(source);
-  const button = el("button", { type: "button", className: "source-link", "data-testid": "source-open" },
+function unmatchedNote() {
+  return el("li", {
+    className: "sources-unmatched", "data-testid": "sources-unmatched",
+    text: "Your documents were searched and no passage matched this message, so this reply does not come from them. Check it elsewhere.",
+  });
+}
+
+function sourceItem(source, where, open) {
+  const button = el("button", {
+    type: "button", className: "source-link", "data-testid": "source-open", title: fullName(source),
+  },
     el("span", { className: "source-number", text: `[${source.number}]` }),
     el("span", { className: "source-name", text: source.filename }),
     where ? el("span", { className: "source-where", text: where }) : "",
@@ -121,7 +173,7 @@ export class PassageDialog {
     setText(this.parts.where, whereOf(source) ? capitalise(whereOf(source)) : "");
     this.parts.where.hidden = !whereOf(source);
     this.parts.deleted.hidden = true;
-    setText(this.parts.text, source.text);
+    showPassage(this.parts.text, source.text);
     if (!this.dialog.open) this.dialog.showModal();
     this.dialog.scrollTop = 0;
     this.check(source, this.opened);
@@ -130,7 +182,9 @@ export class PassageDialog {
   async check(source, opened) {
     try {
       const passage = await documentsApi.passage(source.chunk);
-      if (opened === this.opened && passage.text) setText(this.parts.text, passage.text);
+      if (opened === this.opened && passage.text && passage.text !== source.text) {
+        showPassage(this.parts.text, passage.text);
+      }
     } catch (error) {
       if (opened === this.opened && error.status === 404) this.parts.deleted.hidden = false;
     }
@@ -138,3 +192,12 @@ export class PassageDialog {
 }
 
 const capitalise = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+
+// A passage as replies are shown: Markdown rendered and sanitised (markdown.js),
+// its headings made plain bold lines so they do not outrank the dialog's title.
+function showPassage(target, text) {
+  renderMarkdown(target, text);
+  for (const heading of target.querySelectorAll("h1, h2, h3, h4, h5, h6")) {
+    heading.replaceWith(el("p", { className: "passage-heading" }, el("strong", {}, ...heading.childNodes)));
+  }
+}

@@ -208,10 +208,10 @@ function updateContent(element, message, openSource) {
 // The numbered list under a grounded reply; rebuilt only when a source or its
 // "cited" mark changes (the sources frame, then reply_done).
 function updateSources(element, message, openSource) {
-  const key = sourcesKey(message.sources);
+  const key = `${sourcesKey(message.sources)}${message.unmatched ? " unmatched" : ""}`;
   if (element.shownSources === key) return;
   element.shownSources = key;
-  renderSources(element.parts.sources, message.sources, openSource);
+  renderSources(element.parts.sources, message.sources, openSource, { unmatched: message.unmatched });
 }
 
 export function formatStats(message) {

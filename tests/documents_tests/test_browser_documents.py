@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from chat.models import Message
 from documents.models import Document
 from feedback.models import Rating
 from tests.chat_tests.conftest import RESULTS
@@ -279,3 +280,83 @@ def test_documents_and_sources_have_no_serious_accessibility_findings(
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         context.close()
     assert {name: found for name, found in findings.items() if found} == {}
+
+
+FERRY = """# Isle of Carrowmere
+
+## Winter sailings
+
+From November to March the ferry leaves Port Ellan at 07:40 and 15:10.
+
+## Fares
+
+A return ticket costs **18 pounds**; children travel free.
+"""
+FERRY_QUESTION = "Isle of Carrowmere: winter sailings and fares?"
+
+
+def test_sources_of_one_file_are_told_apart_and_a_passage_reads_as_markdown(
+    browser, live_server_url: str, dora, page_events
+):
+    """Two sections of one guide: at 1280 and 390 px their entries show the headings
+    that differ ("Winter sailings", "Fares"), not the guide's title twice, and the
+    full path on hover; the passage dialog renders the Markdown (no "##", no "**")."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    log_in(page, live_server_url, "dora")
+    attach(page, "carrowmere-ferry.md", FERRY.encode(), "text/markdown")
+    expect(page.get_by_test_id("document")).to_have_attribute(
+        "data-status", "ready", timeout=60_000
+    )
+    page.get_by_test_id("composer").fill(FERRY_QUESTION)
+    page.get_by_test_id("composer").press("Enter")
+    reply = page.locator(REPLY)
+    expect(reply).to_have_attribute("data-status", "complete", timeout=60_000)
+    sources = reply.get_by_test_id("source")
+    expect(sources).to_have_count(2)
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 844})
+        wheres = reply.locator(".source-where")
+        expect(wheres).to_have_text(["Winter sailings", "Fares"], ignore_case=False)
+        for where in wheres.all():  # each shown whole, not cut off
+            assert where.evaluate("(node) => node.scrollWidth <= node.clientWidth"), width
+            assert where.is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    fares = reply.get_by_test_id("source-open").nth(1)
+    expect(fares).to_have_attribute("title", "carrowmere-ferry.md: Isle of Carrowmere > Fares")
+
+    fares.click()
+    text = page.get_by_test_id("passage-text")
+    expect(text.locator("strong", has_text="18 pounds")).to_be_visible()
+    expect(text).not_to_contain_text("**")
+    expect(text).not_to_contain_text("##")
+    expect(text.locator("h1, h2, h3")).to_have_count(0)  # the dialog's title stays the heading
+    expect(page.get_by_test_id("passage-where")).to_have_text("Isle of Carrowmere > Fares")
+    assert serious_violations(page) == []
+    page.keyboard.press("Escape")
+    assert serious_violations(page) == []
+    assert page_events["errors"] == []
+    context.close()
+
+
+def test_a_message_no_passage_matches_says_so_and_the_model_may_say_it_does_not_know(
+    page: Page, live_server_url: str, dora, page_events
+):
+    log_in(page, live_server_url, "dora")
+    attach(page, "carrowmere-ferry.md", FERRY.encode(), "text/markdown")
+    expect(page.get_by_test_id("document")).to_have_attribute(
+        "data-status", "ready", timeout=60_000
+    )
+    page.get_by_test_id("composer").fill("Xylophones quizzically juggle zebras?")
+    page.get_by_test_id("composer").press("Enter")
+    reply = page.locator(REPLY)
+    notice = reply.get_by_test_id("sources-unmatched")
+    expect(notice).to_contain_text("no passage matched", timeout=60_000)
+    expect(reply.get_by_test_id("sources-title")).to_have_text("No passage matched")
+    expect(reply).to_have_attribute("data-status", "complete", timeout=60_000)
+    expect(notice).to_be_visible()
+    stored = Message.objects.get(role="assistant")
+    assert stored.sources == []
+    system = stored.prompt_messages[0]
+    assert system["role"] == "system" and "say that you do not know" in system["content"]
+    assert page_events["errors"] == []
