@@ -114,7 +114,10 @@ def test_train_now_refuses_a_run_that_cannot_pass_and_says_what_is_missing(staff
 
 
 def test_the_dashboard_is_staff_only(client, alice):
+    """A visitor is sent to LoopChat's log-in; a user who is not staff is told so (403)."""
+    response = client.get(reverse("review:dashboard"))
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
     client.force_login(alice)
-    assert client.get(reverse("review:dashboard")).status_code == 302
-    assert client.post(reverse("review:train-now")).status_code == 302
+    assert client.get(reverse("review:dashboard")).status_code == 403
+    assert client.post(reverse("review:train-now")).status_code == 403
     assert not TrainingRun.objects.exists()
