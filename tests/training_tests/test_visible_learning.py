@@ -32,7 +32,7 @@ from training.models import ModelVersion, TrainingRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-THUMBS = 96
+THUMBS = 120  # as benchmarks/natural_feedback.py, whose clean runs promoted with wide margins
 # Replies users rate are sampled at the serving defaults; this cap only saves CI time
 # (a reply of 8 words or fewer ends long before it, so no thumb changes).
 RATED_MAX_NEW_TOKENS = 96
