@@ -50,8 +50,13 @@ def generated_replies(
     top_p: float = 1.0,
     seed: int = 0,
     batch_size: int = 8,
+    repetition_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0,
 ) -> list[Reply]:
     """Continuations of tokenized prompts; ``temperature`` 0 is greedy.
+
+    ``repetition_penalty`` and ``no_repeat_ngram_size`` are transformers' (1.0 and 0:
+    off), for measuring what they do to loops (benchmarks/loops.py).
 
     Sampling reseeds with ``seed`` first, so two adapters asked in turn draw
     from the same random stream: their replies differ by the weights, not by luck.
@@ -62,6 +67,8 @@ def generated_replies(
         max_new_tokens=max_new_tokens,
         do_sample=sampled,
         **({"temperature": temperature, "top_p": top_p, "top_k": 0} if sampled else {}),
+        repetition_penalty=repetition_penalty,
+        no_repeat_ngram_size=no_repeat_ngram_size,
         eos_token_id=sorted(stops),
         pad_token_id=scoring.tokenizer.pad_token_id,
         output_scores=True,
