@@ -52,15 +52,15 @@ def _prompt(question: str) -> list[dict]:
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}]
 
 
-def _replies(model: str, questions: list[str], temperature: float, max_new_tokens: int, adapter):
+def _replies(scoring, questions: list[str], temperature: float, max_new_tokens: int, adapter):
+    """Replies of the loaded model (``adapter``: its name in ``scoring``, or None)."""
     from llm.evaluation.generation import generated_replies
-    from llm.evaluation.scoring import load_scoring_model, prompt_ids
+    from llm.evaluation.scoring import prompt_ids
 
-    scoring = load_scoring_model(model, {"candidate": adapter} if adapter else {})
     encoded = [prompt_ids(scoring.tokenizer, _prompt(q)) for q in questions]
     replies = generated_replies(
         scoring,
-        "candidate" if adapter else None,
+        adapter,
         encoded,
         max_new_tokens,
         temperature=temperature,
@@ -68,6 +68,13 @@ def _replies(model: str, questions: list[str], temperature: float, max_new_token
         batch_size=16,
     )
     return [reply.text for reply in replies]
+
+
+def _scoring(model: str, adapter: Path | None):
+    """The model loaded once, with ``adapter`` under the name "candidate" if given."""
+    from llm.evaluation.scoring import load_scoring_model
+
+    return load_scoring_model(model, {"candidate": adapter} if adapter else {})
 
 
 def natural_replies(model: str, cache: Path | None) -> list[tuple[str, str]]:
@@ -78,7 +85,7 @@ def natural_replies(model: str, cache: Path | None) -> list[tuple[str, str]]:
         return [tuple(pair) for pair in json.loads(cache.read_text())]
     questions = natural_questions(120)
     started = time.monotonic()
-    texts = _replies(model, questions, 0.7, 256, None)
+    texts = _replies(_scoring(model, None), questions, 0.7, 256, None)
     print(f"generate_seconds: {time.monotonic() - started:.0f}", flush=True)
     pairs = list(zip(questions, texts, strict=True))
     if cache:
@@ -104,9 +111,10 @@ def thumbs(pairs: list[tuple[str, str]], flip: float, seed: int = 7) -> list[dic
 def trait_rates(model: str, adapter: Path | None) -> dict[str, float]:
     from tests.llm_tests.training.synthetic import HELDOUT_QUESTIONS, is_short_answer
 
+    scoring, name = _scoring(model, adapter), "candidate" if adapter else None
     rates = {}
     for mode, temperature in (("greedy", 0.0), ("sampled", 0.7)):
-        texts = _replies(model, list(HELDOUT_QUESTIONS), temperature, 48, adapter)
+        texts = _replies(scoring, list(HELDOUT_QUESTIONS), temperature, 48, name)
         rates[mode] = sum(map(is_short_answer, texts)) / len(texts)
         rates[f"{mode}_sample"] = texts[0].replace("\n", " ")[:80]
     return rates
