@@ -5,7 +5,7 @@ Same model, prompts and greedy decoding; 1 and 8 concurrent clients; the API and
 the engine take turns round by round, so both see the same machine ("one window").
 Prints tok/s (all clients together) and first-token times, and ends with
 ``api_stream_ratio: <API tok/s ÷ engine tok/s>`` (the geometric mean over 1 and 8).
-Usage: python benchmarks/api.py [--tokens 64] [--rounds 2] [--model smollm2]
+Usage: python benchmarks/api.py [--tokens 64] [--rounds 4] [--model smollm2]
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ async def measure(engine, url: str, key: str, tokens: int, rounds: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokens", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--model", default="smollm2")
     args = parser.parse_args()
     workdir = setup_django()

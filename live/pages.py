@@ -84,7 +84,12 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, _saved_message(profile.share_for_training))
         return redirect("feedback:settings")
-    return _settings_render(request)
+    # A key created just before is shown on this one page view, then forgotten.
+    return _settings_render(request, new_key=request.session.pop(_NEW_KEY, None))
+
+
+# The session entry that carries a new key's secret from its POST to the next page.
+_NEW_KEY = "api_key_new"
 
 
 @login_required
@@ -95,7 +100,9 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
         created = keys.api_key_create(owner=request.user, name=request.POST.get("name", ""))
     except Refusal as refusal:
         return _settings_render(request, key_error=refusal.message, status=400)
-    return _settings_render(request, new_key=created.secret)
+    # Post/redirect/get: reloading the page must neither create another key nor show it again.
+    request.session[_NEW_KEY] = created.secret
+    return redirect("feedback:settings")
 
 
 @login_required

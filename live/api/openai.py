@@ -11,7 +11,8 @@ OpenAI's error shape, before anything is written.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
@@ -20,7 +21,6 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
 from chat import keys, selectors
 from chat.models import Conversation, Message
@@ -43,6 +43,26 @@ from training.services import Serving, serving_for
 ENGINE_SCOPE_KEY = "loopchat_engine"
 
 
+def _only(method: str) -> Callable:
+    """Answer any other HTTP method with 405 in OpenAI's error shape (and ``Allow``)."""
+
+    def decorate(view: Callable[[HttpRequest], Awaitable[HttpResponse]]) -> Callable:
+        @functools.wraps(view)
+        async def checked(request: HttpRequest) -> HttpResponse:
+            if request.method != method:
+                refusal = Refusal(
+                    "method_not_allowed", f"{request.path} takes {method} requests only."
+                )
+                response = shapes.error_response(refusal)
+                response["Allow"] = method
+                return response
+            return await view(request)
+
+        return checked
+
+    return decorate
+
+
 @dataclass(frozen=True)
 class _Prepared:
     conversation: Conversation
@@ -56,7 +76,7 @@ class _Prepared:
 
 
 @csrf_exempt
-@require_POST
+@_only("POST")
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     try:
         user = await _key_owner(request)
@@ -82,7 +102,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-@require_GET
+@_only("GET")
 async def models(request: HttpRequest) -> HttpResponse:
     """The one model a key can use: whichever version serves its owner."""
     try:
@@ -101,7 +121,7 @@ async def models(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-@require_POST
+@_only("POST")
 async def feedback(request: HttpRequest) -> HttpResponse:
     """A thumb, a preference or a written reply on a completion: the websocket's services."""
     try:
@@ -164,20 +184,22 @@ async def _streamed(
     writing.add_done_callback(lambda _: frames.put_nowait({"type": "reply_done"}))
     ids = {}
     try:
-        while True:
-            frame = await frames.get()
-            if frame["type"] == "reply_started":
-                ids = {
-                    "reply_id": frame["message"]["id"],
-                    "conversation_id": prepared.conversation.pk,
-                }
-                choices = shapes.delta_choice({"role": "assistant", "content": ""})
+        done = False
+        while not done:
+            for frame in await _waiting_frames(frames):
+                if frame["type"] == "reply_started":
+                    ids = {
+                        "reply_id": frame["message"]["id"],
+                        "conversation_id": prepared.conversation.pk,
+                    }
+                    delta = {"role": "assistant", "content": ""}
+                elif frame["type"] == "token":
+                    delta = {"content": frame["text"]}
+                else:
+                    done = done or frame["type"] == "reply_done"
+                    continue
+                choices = shapes.delta_choice(delta)
                 yield shapes.sse(shapes.chunk_data(**ids, model=prepared.model, choices=choices))
-            elif frame["type"] == "token":
-                choices = shapes.delta_choice({"content": frame["text"]})
-                yield shapes.sse(shapes.chunk_data(**ids, model=prepared.model, choices=choices))
-            elif frame["type"] == "reply_done":
-                break
         reply = await writing
         for event in _finish_events(reply, ids, prepared, parsed):
             yield event
@@ -185,6 +207,20 @@ async def _streamed(
         if not writing.done():
             writing.cancel()
             await asyncio.gather(writing, return_exceptions=True)
+
+
+async def _waiting_frames(frames: asyncio.Queue[dict]) -> list[dict]:
+    """The next frame and every frame already queued behind it, with consecutive
+    tokens joined: a client that reads slower than the model writes (or a busy
+    server) gets fewer, longer deltas instead of falling behind one per token."""
+    waiting = [await frames.get()]
+    while not frames.empty():
+        frame = frames.get_nowait()
+        if frame["type"] == "token" and waiting[-1]["type"] == "token":
+            waiting[-1] = {**waiting[-1], "text": waiting[-1]["text"] + frame["text"]}
+        else:
+            waiting.append(frame)
+    return waiting
 
 
 def _finish_events(

@@ -34,6 +34,7 @@ _STATUS = {
     "invalid_api_key": (401, "invalid_request_error"),
     "not_found": (404, "invalid_request_error"),
     "model_not_found": (404, "invalid_request_error"),
+    "method_not_allowed": (405, "invalid_request_error"),
     "too_large": (413, "invalid_request_error"),
     "rate_limit_exceeded": (429, "requests"),
     "engine_unavailable": (503, "server_error"),

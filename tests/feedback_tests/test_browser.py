@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 from chat.models import Message
 from feedback.models import FeedbackProfile, PreferencePair, Rating
 from tests.chat_tests.test_browser import REPLY, send, sign_up
+from tests.support.browsing import serious_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -128,3 +129,33 @@ def test_the_sharing_toggle_is_on_by_default_and_persists(page: Page, live_serve
     expect(toggle).not_to_be_checked()
     user = get_user_model().objects.get(username="jo")
     assert FeedbackProfile.objects.get(user=user).share_for_training is False
+
+
+def test_an_api_key_is_created_shown_once_used_and_revoked(browser, live_server_url: str):
+    # bypass_csp: the page's own policy would refuse the injected axe script.
+    page = browser.new_context(bypass_csp=True).new_page()
+    sign_up(page, live_server_url, "kim")
+    page.goto(f"{live_server_url}/settings/")
+    page.fill("#api-key-name", "support widget")
+    page.get_by_test_id("api-key-create").click()
+    shown = page.get_by_test_id("api-key-new")
+    expect(shown).to_contain_text("shown this once")
+    secret = shown.locator("code").inner_text()
+    listed = page.get_by_test_id("api-key")
+    expect(listed).to_have_count(1)
+    expect(listed).to_contain_text("support widget")
+    assert secret not in listed.inner_text()  # the list names a prefix only
+    assert serious_violations(page) == []
+
+    bearer = {"Authorization": f"Bearer {secret}"}
+    models = page.request.get(f"{live_server_url}/v1/models", headers=bearer)
+    assert models.status == 200 and models.json()["data"][0]["id"] == "loopchat"
+
+    page.reload()  # the form is not resent and the key is not shown again
+    expect(page.get_by_test_id("api-key-new")).to_have_count(0)
+    assert secret not in page.content()
+    page.get_by_test_id("api-key-revoke").click()
+    expect(page.get_by_test_id("api-key")).to_contain_text("revoked")
+    expect(page.get_by_test_id("api-key-revoke")).to_have_count(0)
+    refused = page.request.get(f"{live_server_url}/v1/models", headers=bearer)
+    assert refused.status == 401 and refused.json()["error"]["code"] == "invalid_api_key"

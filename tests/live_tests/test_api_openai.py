@@ -266,6 +266,20 @@ async def test_a_bad_request_is_refused(api, alice_key, body, status, code, para
     assert await _rows() == before
 
 
+@pytest.mark.parametrize(
+    ("method", "url", "allowed"),
+    [("get", URL, "POST"), ("post", "/v1/models", "GET"), ("put", "/v1/feedback", "POST")],
+)
+async def test_a_wrong_http_method_is_refused_in_openais_shape(
+    api, alice_key, method, url, allowed
+):
+    before = await _rows()
+    response = await getattr(api, method)(url, headers={"Authorization": f"Bearer {alice_key}"})
+    assert_openai_error(response, 405, "method_not_allowed")
+    assert response["Allow"] == allowed
+    assert await _rows() == before
+
+
 async def test_a_message_over_the_chats_limit_is_refused(api, alice_key, settings):
     settings.CHAT_MAX_MESSAGE_CHARS = 10
     before = await _rows()
@@ -309,11 +323,13 @@ def test_the_command_prints_a_working_key(alice, capsys):
 
 def test_the_settings_page_creates_shows_once_lists_and_revokes(client, alice):
     client.force_login(alice)
-    created = client.post("/settings/api-keys/", {"name": "Slack bot"})
+    created = client.post("/settings/api-keys/", {"name": "Slack bot"}, follow=True)
+    assert created.redirect_chain == [("/settings/", 302)]  # a reload resends nothing
     secret = created.context["new_key"]
     assert secret.startswith("lc-") and secret in created.content.decode()
     listed = client.get("/settings/").content.decode()
     assert "Slack bot" in listed and secret not in listed
+    assert ApiKey.objects.filter(owner=alice).count() == 1
     key = ApiKey.objects.get(owner=alice)
     client.post(f"/settings/api-keys/{key.pk}/revoke")
     key.refresh_from_db()
