@@ -3,15 +3,17 @@
 The prompts the learning benchmarks ask (the 80 questions of
 tests/llm_tests/training/synthetic.py: 20 held out, 60 for training), with the
 app's default system prompt, answered greedily up to 256 new tokens, with each
-setting in ``SETTINGS`` (transformers' repetition penalty and n-gram block; the
-first is today's default: none). A reply loops when one n-gram of at most 4
+setting in ``SETTINGS``: nothing, transformers' repetition penalty, and
+LoopChat's n-gram block on the reply's own tokens (``llm.sampling``; ``default``
+is the size served and gated). A reply loops when one n-gram of at most 4
 tokens covers half of it (the gate's rule, llm/evaluation/degeneracy.py).
 
     .venv/bin/python benchmarks/loops.py [--only NAME,...] [--max-new-tokens 256]
 
 Prints per setting the loop share, the share cut at the length cap, the mean
 reply length, the short-answer rate (the thumbs benchmark's rule) and the
-seconds; ends with ``greedy_loop_rate`` (today's default).
+seconds; ends with ``greedy_loop_rate_before`` (no rule) and ``greedy_loop_rate``
+(the default).
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ sys.path.insert(0, str(REPO))
 
 SYSTEM_PROMPT = "You are a helpful, concise assistant."
 SETTINGS = {
-    "none": {},
-    "penalty_1.1": {"repetition_penalty": 1.1},
-    "penalty_1.2": {"repetition_penalty": 1.2},
+    "none": {"no_repeat_ngram_size": 0},
+    "penalty_1.1": {"repetition_penalty": 1.1, "no_repeat_ngram_size": 0},
+    "penalty_1.2": {"repetition_penalty": 1.2, "no_repeat_ngram_size": 0},
     "ngram_6": {"no_repeat_ngram_size": 6},
+    "default": {},  # llm.sampling.NO_REPEAT_NGRAM_SIZE, as served and gated
 }
 
 
@@ -68,7 +71,7 @@ def main() -> None:
     encoded = [prompt_ids(scoring.tokenizer, prompt) for prompt in prompts]
     thresholds = GateThresholds()
     print(f"prompts: {len(encoded)}", flush=True)
-    rate = None
+    rates = {}
     for name in options.only.split(","):
         started = time.monotonic()
         replies = generated_replies(
@@ -84,10 +87,11 @@ def main() -> None:
         print(f"{name}_seconds: {seconds:.0f}")
         looped = [r.text for r, why in zip(replies, reasons, strict=True) if "repetition" in why]
         print(f"{name}_a_loop: {(looped or [''])[0][:100]!r}", flush=True)
-        if name == "none":
-            rate = loops
-    if rate is not None:
-        print(f"greedy_loop_rate: {rate:.3f}")
+        rates[name] = loops
+    if "none" in rates:
+        print(f"greedy_loop_rate_before: {rates['none']:.3f}")
+    if "default" in rates:
+        print(f"greedy_loop_rate: {rates['default']:.3f}")
 
 
 if __name__ == "__main__":

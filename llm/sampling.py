@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
+from transformers import LogitsProcessor
 
 MAX_NEW_TOKENS_LIMIT = 4096
+# A reply may not repeat a run of this many of its own tokens (0: no rule). Chosen by
+# benchmarks/loops.py (docs/training.md): it ends greedy loops without changing how
+# long or how short answers are, as a repetition penalty did. Serving and the gate
+# both apply it, so the gate judges what users get.
+NO_REPEAT_NGRAM_SIZE = 10
 
 
 class InvalidSampling(ValueError):
@@ -25,6 +32,7 @@ class SamplingParams:
     top_p: float = 0.95
     max_new_tokens: int = 512
     seed: int | None = None
+    no_repeat_ngram_size: int = NO_REPEAT_NGRAM_SIZE
 
     def __post_init__(self) -> None:
         _check_number("temperature", self.temperature, 0.0, 2.0)
@@ -40,6 +48,9 @@ class SamplingParams:
             isinstance(self.seed, bool) or not isinstance(self.seed, int)
         ):
             raise InvalidSampling("seed", "Seed must be a whole number.")
+        size = self.no_repeat_ngram_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise InvalidSampling("no_repeat_ngram_size", "The n-gram block is a whole number ≥ 0.")
 
     @property
     def greedy(self) -> bool:
@@ -71,10 +82,54 @@ def _check_number(
 _LABELS = {"temperature": "Temperature", "top_p": "Top-p"}
 
 
+def repeating_tokens(reply_ids: Sequence[int], size: int) -> list[int]:
+    """The tokens that would make the reply repeat a run of ``size`` of its own tokens.
+
+    Only the reply counts, not the prompt: an answer may quote its documents or the
+    question word for word; what it may not do is say the same thing twice over.
+    """
+    if size <= 0 or len(reply_ids) < size:
+        return []
+    head = list(reply_ids[len(reply_ids) - size + 1 :])
+    first = head[0] if head else None
+    return sorted(
+        {
+            reply_ids[start + size - 1]
+            for start in range(len(reply_ids) - size + 1)
+            if (first is None or reply_ids[start] == first)
+            and list(reply_ids[start : start + size - 1]) == head
+        }
+    )
+
+
+class ReplyNGramBlock(LogitsProcessor):
+    """``repeating_tokens`` for transformers' ``generate`` (the gate's replies), where
+    each row's reply starts after ``prompt_width`` tokens (prompts left-padded)."""
+
+    def __init__(self, size: int, prompt_width: int):
+        self.size = size
+        self.prompt_width = prompt_width
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for row, ids in enumerate(input_ids[:, self.prompt_width :].tolist()):
+            banned = repeating_tokens(ids, self.size)
+            if banned:
+                scores[row, banned] = -float("inf")
+        return scores
+
+
 def pick_token(
-    logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None
+    logits: torch.Tensor,
+    params: SamplingParams,
+    generator: torch.Generator | None,
+    reply_ids: Sequence[int] = (),
 ) -> int:
-    """Choose the next token from one row of logits (shape ``[vocab]``)."""
+    """Choose the next token from one row of logits (shape ``[vocab]``), after the
+    reply's ``reply_ids`` so far."""
+    banned = repeating_tokens(reply_ids, params.no_repeat_ngram_size)
+    if banned:
+        logits = logits.clone()
+        logits[banned] = -float("inf")
     if params.greedy:
         return int(torch.argmax(logits))
     logits = logits.float()

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from transformers import GenerationConfig
+from transformers import GenerationConfig, LogitsProcessorList
 
 from llm.evaluation.scoring import ScoringModel
+from llm.sampling import NO_REPEAT_NGRAM_SIZE, ReplyNGramBlock
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,14 @@ def generated_replies(
     seed: int = 0,
     batch_size: int = 8,
     repetition_penalty: float = 1.0,
-    no_repeat_ngram_size: int = 0,
+    no_repeat_ngram_size: int = NO_REPEAT_NGRAM_SIZE,
 ) -> list[Reply]:
     """Continuations of tokenized prompts; ``temperature`` 0 is greedy.
 
-    ``repetition_penalty`` and ``no_repeat_ngram_size`` are transformers' (1.0 and 0:
-    off), for measuring what they do to loops (benchmarks/loops.py).
+    ``no_repeat_ngram_size`` is the serving engines' rule (``llm.sampling``: a reply
+    never repeats a run of that many of its own tokens), on by default so the gate
+    judges what users get; ``repetition_penalty`` is transformers' (1.0: off), kept
+    for measuring it against the rule (benchmarks/loops.py).
 
     Sampling reseeds with ``seed`` first, so two adapters asked in turn draw
     from the same random stream: their replies differ by the weights, not by luck.
@@ -68,7 +71,6 @@ def generated_replies(
         do_sample=sampled,
         **({"temperature": temperature, "top_p": top_p, "top_k": 0} if sampled else {}),
         repetition_penalty=repetition_penalty,
-        no_repeat_ngram_size=no_repeat_ngram_size,
         eos_token_id=sorted(stops),
         pad_token_id=scoring.tokenizer.pad_token_id,
         output_scores=True,
@@ -80,7 +82,7 @@ def generated_replies(
     with scoring.use(adapter):
         for start in range(0, len(prompts), batch_size):
             batch = prompts[start : start + batch_size]
-            generated, margins = _generate(scoring, batch, config)
+            generated, margins = _generate(scoring, batch, config, no_repeat_ngram_size)
             replies.extend(
                 _reply(scoring, ids, row, stops)
                 for ids, row in zip(generated, margins, strict=True)
@@ -102,7 +104,7 @@ def reply_sequence(reply: Reply, stops: set[int]) -> list[int]:
 
 
 def _generate(
-    scoring: ScoringModel, batch: Sequence[list[int]], config
+    scoring: ScoringModel, batch: Sequence[list[int]], config, no_repeat_ngram_size: int
 ) -> tuple[list[list[int]], list[list[float]]]:
     """Generated ids per row, and per step the top-1 minus top-2 probability."""
     width = max(len(ids) for ids in batch)
@@ -113,6 +115,8 @@ def _generate(
         input_ids=input_ids.to(scoring.device),
         attention_mask=mask.to(scoring.device),
         generation_config=config,
+        # The serving engines' rule (llm.sampling.pick_token), on the reply's own tokens.
+        logits_processor=LogitsProcessorList([ReplyNGramBlock(no_repeat_ngram_size, width)]),
     )
     top2 = torch.stack(output.scores, dim=1).float().softmax(dim=-1).topk(2, dim=-1).values
     margins = (top2[..., 0] - top2[..., 1]).tolist()

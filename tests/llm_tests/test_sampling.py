@@ -7,7 +7,14 @@ import math
 import pytest
 import torch
 
-from llm.sampling import MAX_NEW_TOKENS_LIMIT, InvalidSampling, SamplingParams, pick_token
+from llm.sampling import (
+    MAX_NEW_TOKENS_LIMIT,
+    InvalidSampling,
+    ReplyNGramBlock,
+    SamplingParams,
+    pick_token,
+    repeating_tokens,
+)
 
 
 @pytest.mark.parametrize(
@@ -128,3 +135,52 @@ def test_it_survives_a_vanishingly_small_temperature(logits):
     """A valid but tiny temperature acts like greedy instead of producing NaNs."""
     params = SamplingParams(temperature=1e-40, top_p=1.0)
     assert pick_token(logits, params, torch.Generator().manual_seed(0)) == int(logits.argmax())
+
+
+# -- the n-gram block: a reply never repeats a run of n of its own tokens --------------
+
+
+def test_it_bans_the_token_that_would_repeat_a_run_of_the_replys_own_tokens():
+    reply = [5, 6, 7, 8, 9, 5, 6]
+    assert repeating_tokens(reply, 3) == [7]  # "5 6" was followed by 7: "5 6 7" again
+    assert repeating_tokens(reply, 4) == []  # "9 5 6" never came before
+    assert repeating_tokens([1, 1, 1], 2) == [1]
+    assert repeating_tokens(reply, 0) == [] and repeating_tokens([1, 2], 3) == []
+
+
+def test_a_greedy_loop_is_broken_and_an_unrepeated_reply_is_untouched():
+    """The argmax would say "5 6 7" a second time; the block makes it say something else."""
+    logits = torch.zeros(10)
+    logits[7], logits[3] = 5.0, 4.0
+    params = SamplingParams(temperature=0.0, no_repeat_ngram_size=3)
+    assert pick_token(logits, params, None, reply_ids=[5, 6, 7, 8, 5, 6]) == 3
+    assert pick_token(logits, params, None, reply_ids=[5, 6, 8, 5, 6]) == 7
+    assert logits[7] == 5.0  # the caller's logits are left as they were
+    off = SamplingParams(temperature=0.0, no_repeat_ngram_size=0)
+    assert pick_token(logits, off, None, reply_ids=[5, 6, 7, 8, 5, 6]) == 7
+
+
+def test_sampling_never_draws_a_banned_token():
+    logits = torch.tensor([0.0, 0.0, 3.0, 0.0])
+    params = SamplingParams(temperature=1.5, top_p=1.0, no_repeat_ngram_size=2, seed=1)
+    generator = torch.Generator().manual_seed(1)
+    draws = {pick_token(logits, params, generator, reply_ids=[2, 1, 2]) for _ in range(200)}
+    assert 1 not in draws and draws  # "2 1" came before: 1 after 2 would repeat it
+
+
+def test_the_gates_generate_rule_is_the_engines_on_the_reply_only():
+    """Prompt tokens (left-padded to ``prompt_width``) never count: an answer may quote."""
+    block = ReplyNGramBlock(size=2, prompt_width=3)
+    input_ids = torch.tensor([[4, 9, 4, 9, 4], [0, 4, 9, 4, 2]])
+    scores = block(input_ids, torch.zeros(2, 10))
+    assert scores[0].isinf().nonzero().flatten().tolist() == []  # reply "9 4": no run again
+    assert scores[1].isinf().nonzero().flatten().tolist() == []
+    scores = block(torch.tensor([[0, 0, 0, 4, 9, 4]]), torch.zeros(1, 10))
+    assert scores[0].isinf().nonzero().flatten().tolist() == [9]
+
+
+def test_the_default_block_is_on_and_validated():
+    assert SamplingParams().no_repeat_ngram_size == 10
+    with pytest.raises(InvalidSampling) as refused:
+        SamplingParams(no_repeat_ngram_size=-1)
+    assert refused.value.field == "no_repeat_ngram_size"
