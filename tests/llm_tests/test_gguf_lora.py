@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import gguf
@@ -27,6 +28,9 @@ from llm.engine.gguf_lora import (
     permute_rows,
 )
 from llm.loading import embedded_gguf_path
+
+# PEFT still calls a transformers method that is deprecated in favour of another name.
+pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing`:FutureWarning")
 
 PREFIX = "base_model.model.model.layers"
 # SmolLM2-135M: hidden 576, 9 heads, 3 KV heads of 64, MLP 1536.
@@ -116,6 +120,7 @@ def test_it_permutes_only_lora_b_of_q_and_k(tmp_path, smollm2_base):
         assert not np.array_equal(written[f"blk.0.{name}.weight.lora_b"], lora_b)
 
 
+@pytest.mark.slow
 def test_the_permutation_is_the_one_between_the_base_weights(smollm2_base, smollm2_dir):
     """The HF folder was converted from the GGUF: permuting its q/k rows gives the GGUF's."""
     from gguf.quants import dequantize
@@ -217,3 +222,191 @@ def test_it_converts_on_demand_only_when_the_file_is_missing_or_stale(tmp_path):
 
     os.utime(weights, (later, later))
     assert ensure_gguf_lora(adapter).stat().st_mtime_ns > written  # stale: rewritten
+
+
+# --- The real model: llama.cpp (Q4_1 + GGUF LoRA) against transformers (fp32 + PEFT) ---
+
+# One conversation, so that every position is a different context (a shared system
+# prompt would count its tokens once per prompt).
+CONVERSATION = [
+    ("What is the capital of Greece?", "The capital of Greece is Athens."),
+    ("List three colours, one per line.", "Red\nGreen\nBlue"),
+    (
+        "Describe the moon in two sentences.",
+        "The moon is Earth's only natural satellite. "
+        "It shines by reflecting sunlight and shapes the tides.",
+    ),
+    (
+        "Explain gravity in one short paragraph.",
+        "Gravity is the force that pulls masses "
+        "towards each other: it keeps us on the ground and the planets around the sun.",
+    ),
+]
+# Standard deviation of the random lora_B entries (PEFT starts them at zero): enough
+# to change the top token at ~1 position in 5, about what a trained version does.
+LORA_B_STD = 0.06
+
+
+@dataclass(frozen=True)
+class Logits:
+    """Per-position logits of one token sequence, from each engine, with and without."""
+
+    hf_base: np.ndarray
+    hf_adapted: np.ndarray
+    llama_base: np.ndarray
+    llama_adapted: np.ndarray
+    llama_wrongly_permuted: np.ndarray  # the adapter converted without the q/k permutation
+
+
+def rms(difference: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(difference**2)))
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def random_peft_adapter(smollm2_dir: Path, folder: Path):
+    """The project's LoRA (r16, alpha 32, all linear layers) with random lora_B."""
+    import torch
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from llm.training.config import LoraSettings
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32)
+    peft_model = get_peft_model(model, LoraSettings().to_peft("CAUSAL_LM")).eval()
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, LORA_B_STD)
+    peft_model.save_pretrained(folder)
+    return peft_model
+
+
+def transformers_logits(peft_model, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    with torch.no_grad():
+        adapted = peft_model(torch.tensor([ids])).logits[0].numpy()
+        with peft_model.disable_adapter():
+            base = peft_model(torch.tensor([ids])).logits[0].numpy()
+    return base, adapted
+
+
+def llama_cpp_logits(ids: list[int], lora: Path | None = None) -> np.ndarray:
+    import llama_cpp
+
+    # As the engine does (llm/engine/llamacpp_model.py): AMX's repacked Q4 matmul crashes.
+    default_params = llama_cpp.llama_cpp.llama_model_default_params
+
+    def params():
+        made = default_params()
+        made.use_extra_bufts = False
+        return made
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(llama_cpp.llama_cpp, "llama_model_default_params", params)
+        model = llama_cpp.Llama(
+            model_path=str(embedded_gguf_path()),
+            lora_path=str(lora) if lora else None,
+            n_ctx=512,
+            n_batch=512,
+            n_threads=1,
+            logits_all=True,
+            verbose=False,
+        )
+    try:
+        model.eval(ids)
+        return np.array(model.scores[: len(ids)])
+    finally:
+        model.close()
+
+
+@pytest.fixture(scope="module")
+def logits(smollm2_dir, tmp_path_factory) -> Logits:
+    pytest.importorskip("llama_cpp")
+    import torch
+
+    from llm.engine import gguf_lora
+
+    torch.set_num_threads(1)
+    folder = tmp_path_factory.mktemp("smollm2-lora")
+    peft_model = random_peft_adapter(smollm2_dir, folder)
+    right = adapter_to_gguf(folder)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gguf_lora, "permute_rows", lambda weight, heads: weight)
+        wrong = adapter_to_gguf(folder, folder / "wrong.gguf")
+
+    from transformers import AutoTokenizer
+
+    messages = []
+    for question, answer in CONVERSATION:
+        messages += [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer},
+        ]
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+    ids = list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False))
+    hf_base, hf_adapted = transformers_logits(peft_model, ids)
+    return Logits(
+        hf_base=hf_base,
+        hf_adapted=hf_adapted,
+        llama_base=llama_cpp_logits(ids),
+        llama_adapted=llama_cpp_logits(ids, right),
+        llama_wrongly_permuted=llama_cpp_logits(ids, wrong),
+    )
+
+
+def top_margin(logits: np.ndarray) -> np.ndarray:
+    """Per position, how far the top logit leads the second."""
+    ordered = np.sort(logits, axis=1)
+    return ordered[:, -1] - ordered[:, -2]
+
+
+@pytest.mark.slow
+def test_with_the_adapter_the_engines_differ_by_the_same_noise_as_without(logits):
+    """Q4_1 against fp32 weights is noise (RMS 0.25 logits measured); the adapter adds little.
+
+    Measured: 0.25 without, 0.31 with; 1.41 with the q/k permutation left out.
+    """
+    without = rms(logits.hf_base - logits.llama_base)
+    with_adapter = rms(logits.hf_adapted - logits.llama_adapted)
+    assert without < 0.5
+    assert with_adapter < 2 * without, (with_adapter, without)
+
+
+@pytest.mark.slow
+def test_the_adapters_effect_is_the_same_in_both_and_far_above_the_noise(logits):
+    """Measured: effect RMS 2.18 logits (7x the noise), correlation 0.987, slope ~1."""
+    transformers_effect = logits.hf_adapted - logits.hf_base
+    llama_effect = logits.llama_adapted - logits.llama_base
+    noise = rms(logits.hf_adapted - logits.llama_adapted)
+    assert rms(transformers_effect) > 4 * noise, (rms(transformers_effect), noise)
+    assert correlation(transformers_effect, llama_effect) > 0.97
+    slope = float(np.sum(transformers_effect * llama_effect) / np.sum(transformers_effect**2))
+    assert 0.9 < slope < 1.15, slope  # alpha / rank is applied as PEFT applies it
+
+
+@pytest.mark.slow
+def test_top_tokens_agree_except_on_near_ties(logits):
+    """The adapter changes the top token at ~1 position in 5; llama.cpp agrees with
+    transformers except where transformers' top two were within 0.2 logits."""
+    assert np.mean(logits.hf_adapted.argmax(1) != logits.hf_base.argmax(1)) > 0.1
+    differs = logits.hf_adapted.argmax(1) != logits.llama_adapted.argmax(1)
+    assert differs.mean() < 0.05
+    assert np.all(top_margin(logits.hf_adapted)[differs] < 0.5)
+
+
+@pytest.mark.slow
+def test_a_wrong_q_k_permutation_would_be_caught(logits):
+    """Without the permutation, q and k's updates land on the wrong rotary rows.
+
+    Measured: correlation of the effects 0.79 (0.987 right), noise 1.41 logits.
+    """
+    transformers_effect = logits.hf_adapted - logits.hf_base
+    wrong_effect = logits.llama_wrongly_permuted - logits.llama_base
+    assert correlation(transformers_effect, wrong_effect) < 0.9
+    wrong_noise = rms(logits.hf_adapted - logits.llama_wrongly_permuted)
+    assert wrong_noise > 3 * rms(logits.hf_adapted - logits.llama_adapted)
