@@ -1,13 +1,15 @@
 """Model versions served by one engine: the base model plus LoRA adapters.
 
-A version is a PEFT adapter loaded next to the others on the same base
-weights, so rows of one batch can be served by different versions
-(``adapter_names``) and switching needs no restart. Only the engine thread
-touches this (through ``LocalEngine.call``).
+A version is a LoRA adapter loaded next to the others on the same base
+weights, so switching needs no restart. On transformers it is a PEFT adapter
+and rows of one batch can be served by different versions (``adapter_names``);
+llama.cpp's registry (llm.engine.llamacpp) gives each version a context of its
+own. Only the engine thread touches this (through the engine's ``call``).
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from peft import PeftModel
@@ -22,19 +24,32 @@ class ServedVersion:
     adapter: str | None  # PEFT adapter name; None serves the base weights
 
 
-class VersionRegistry:
-    def __init__(self, loaded: LoadedModel, max_loaded: int = 4):
-        self.loaded = loaded
+class AdapterRegistry(ABC):
+    """Versions by name, loaded on first use and dropped least recently used first.
+
+    A backend says how an adapter is attached to and detached from its model.
+    """
+
+    def __init__(self, base_label: str, stop_ids: set[int], max_loaded: int = 4):
+        self.base_label = base_label
         self.max_loaded = max_loaded
         self.adapters: dict[str, str] = {}  # name -> adapter folder, least recently used first
-        self.stop_ids = _stop_token_ids(loaded)
+        self.stop_ids = stop_ids
+
+    @abstractmethod
+    def _attach(self, name: str, path: str) -> None:
+        """Load the adapter at ``path`` into the model as ``name``."""
+
+    @abstractmethod
+    def _detach(self, name: str) -> None:
+        """Free adapter ``name`` (already gone from ``adapters``)."""
 
     @property
     def base(self) -> ServedVersion:
-        return ServedVersion(label=self.loaded.name, adapter=None)
+        return ServedVersion(label=self.base_label, adapter=None)
 
     def require(self, name: str | None) -> ServedVersion:
-        if name is None or name == self.loaded.name:
+        if name is None or name == self.base_label:
             return self.base
         if name not in self.adapters:
             raise EngineError(f"model version {name!r} is not loaded in this engine")
@@ -47,7 +62,7 @@ class VersionRegistry:
         the first request naming it loads it (~0.4 s); versions no running row
         uses are dropped, least recently used first, past ``max_loaded``.
         """
-        if name and name != self.loaded.name and name not in self.adapters and path:
+        if name and name != self.base_label and name not in self.adapters and path:
             self.load(name, path)
         version = self.require(name)
         if version.adapter is not None:
@@ -66,6 +81,23 @@ class VersionRegistry:
         """Load the adapter at ``path`` as version ``name`` (idempotent)."""
         if name in self.adapters:
             return
+        self._attach(name, path)
+        self.adapters[name] = path
+
+    def unload(self, name: str) -> None:
+        """Free an adapter; requests naming it are refused afterwards."""
+        if self.adapters.pop(name, None) is not None:
+            self._detach(name)
+
+
+class VersionRegistry(AdapterRegistry):
+    """PEFT adapters on a transformers model."""
+
+    def __init__(self, loaded: LoadedModel, max_loaded: int = 4):
+        super().__init__(loaded.name, _stop_token_ids(loaded), max_loaded)
+        self.loaded = loaded
+
+    def _attach(self, name: str, path: str) -> None:
         model = self.loaded.model
         if isinstance(model, PeftModel):
             model.load_adapter(path, adapter_name=name, is_trainable=False)
@@ -74,12 +106,8 @@ class VersionRegistry:
                 model, path, adapter_name=name, is_trainable=False
             )
         self.loaded.model.eval()
-        self.adapters[name] = path
 
-    def unload(self, name: str) -> None:
-        """Free an adapter; requests naming it are refused afterwards."""
-        if self.adapters.pop(name, None) is None:
-            return
+    def _detach(self, name: str) -> None:
         if self.adapters:
             self.loaded.model.delete_adapter(name)
         else:
