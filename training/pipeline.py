@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from llm.engine.gguf_lora import adapter_to_gguf, base_gguf_for
 from llm.evaluation import GateReport, evaluate_candidate, evaluate_reward_model
 from llm.evaluation.reward import evaluate_thumbs_reward_model
 from llm.loading import resolve_model_path
@@ -274,6 +275,7 @@ def _register(run: TrainingRun, candidate: Candidate, stages: list[str]) -> None
     output_dir, report = candidate.path, candidate.report
     manifest = read_manifest(output_dir)
     verdict = report.to_dict()
+    _write_gguf_adapter(manifest.artifact_path(output_dir))
     version = ModelVersion.objects.create(
         name=output_dir.name,
         base_model=str(_base_model_path()),
@@ -306,6 +308,25 @@ def _register(run: TrainingRun, candidate: Candidate, stages: list[str]) -> None
         failed = report.failed
         training_run_finish(
             run, TrainingRun.Status.REJECTED, reason="gate failed: " + ", ".join(failed)
+        )
+
+
+def _write_gguf_adapter(adapter_dir: Path) -> None:
+    """Also write the adapter as a GGUF LoRA when the base is served from a GGUF file.
+
+    So the llama.cpp engine hot-loads the version without converting it first. A
+    conversion that fails or is refused is logged and the version registers all the
+    same: the transformers engine serves it, and llama.cpp converts it on first use
+    (ensure_gguf_lora), where a refusal fails that load with the same message.
+    """
+    base_gguf = base_gguf_for(_base_model_path())
+    if base_gguf is None:  # a plain Hugging Face folder (the tests' tiny model): no llama.cpp
+        return
+    try:
+        adapter_to_gguf(adapter_dir, base_gguf=base_gguf)
+    except Exception:  # noqa: BLE001 - a version must not be lost for want of a second format
+        logger.exception(
+            "no GGUF LoRA written for %s (llama.cpp tries again when it loads it)", adapter_dir
         )
 
 
