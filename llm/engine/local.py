@@ -37,4 +37,4 @@ class LocalEngine(ThreadedEngine):
         return DecodeBatch(self.loaded)
 
     def _pick(self, logits: torch.Tensor, job: Job) -> int:
-        return pick_token(logits, job.request.sampling, job.generator)
+        return pick_token(logits, job.request.sampling, job.generator, job.token_ids)

@@ -7,7 +7,7 @@ into checks and is pure, so each check can be tested on hand-made numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
@@ -15,14 +15,10 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
+from llm.engine.base import Engine
 from llm.evaluation.degeneracy import degeneracy_reasons, degenerate_share
-from llm.evaluation.generation import (
-    Reply,
-    generated_replies,
-    greedy_replies,
-    reply_sequence,
-    stop_token_ids,
-)
+from llm.evaluation.engine_replies import ReplyWriter, engine_writer, transformers_writer
+from llm.evaluation.generation import Reply, reply_sequence, stop_token_ids
 from llm.evaluation.probes import degenerate_probes
 from llm.evaluation.prompts import DEFAULT_REGRESSION_PROMPTS, as_messages
 from llm.evaluation.report import Check, GateReport
@@ -130,6 +126,7 @@ def evaluate_candidate(
     thresholds: GateThresholds | None = None,
     reward_model: str | Path | None = None,
     progress: ProgressFn | None = None,
+    engine: Callable[[], Engine] | None = None,
 ) -> GateReport:
     """Compare ``candidate`` with ``parent`` (``None``: the base model) and decide.
 
@@ -137,7 +134,10 @@ def evaluate_candidate(
     ``heldout_thumbs`` are unpaired rows (``prompt``, ``completion``, ``label``) from
     held-out conversations; ``reward_model``, one that passed its own evaluation (trained
     on pairs or on thumbs), judges their generated replies. ``progress`` hears each part
-    of the work as it starts (``GateSteps``).
+    of the work as it starts (``GateSteps``). ``engine`` makes the engine that serves
+    users (the llama.cpp engine for a model with a GGUF file): the gate's replies are
+    then written by it, so the gate judges what users get; without it, by the gate's
+    own transformers model.
     """
     thresholds = thresholds or GateThresholds()
     measurements = measure_candidate(
@@ -150,6 +150,7 @@ def evaluate_candidate(
         thresholds=thresholds,
         reward_model=reward_model,
         progress=progress,
+        engine=engine,
     )
     return judge(measurements, thresholds)
 
@@ -165,6 +166,7 @@ def measure_candidate(
     reward_model: str | Path | None = None,
     heldout_thumbs: Sequence[Mapping[str, Any]] = (),
     progress: ProgressFn | None = None,
+    engine: Callable[[], Engine] | None = None,
 ) -> CandidateMeasurements:
     steps = GateSteps(progress, reward_model is not None)
     steps.start("loading the models")
@@ -172,6 +174,33 @@ def measure_candidate(
     if parent is not None:
         adapters[PARENT] = resolve_adapter(parent)[0]
     scoring = load_scoring_model(base_model, adapters)
+    serving = engine() if engine else None
+    try:
+        if serving is None:
+            write = transformers_writer(scoring)
+        else:
+            folders = {name: str(folder) for name, folder in adapters.items()}
+            write = engine_writer(serving, folders, _decoder(scoring.tokenizer))
+        return _measure(
+            scoring, write, parent, heldout_pairs, regression_prompts, thresholds,
+            reward_model, heldout_thumbs, steps,
+        )  # fmt: skip
+    finally:
+        if serving is not None:
+            serving.close()
+
+
+def _measure(
+    scoring,
+    write: ReplyWriter,
+    parent: str | Path | None,
+    heldout_pairs: Sequence[Mapping[str, Any]],
+    regression_prompts: Sequence[str | list[Message]],
+    thresholds: GateThresholds,
+    reward_model: str | Path | None,
+    heldout_thumbs: Sequence[Mapping[str, Any]],
+    steps: GateSteps,
+) -> CandidateMeasurements:
     parent_name = PARENT if parent is not None else None
     steps.start("held-out pairs' likelihood")
     parent_margins, candidate_margins = _heldout_margins(scoring, parent_name, heldout_pairs)
@@ -179,13 +208,13 @@ def measure_candidate(
     encoded = [prompt_ids(scoring.tokenizer, prompt) for prompt in prompts]
     max_new_tokens = thresholds.max_new_tokens
     steps.start("regression replies, in service")
-    parent_replies = greedy_replies(scoring, parent_name, encoded, max_new_tokens)
+    parent_replies = write(parent_name, prompts, max_new_tokens)
     steps.start("regression replies, candidate")
-    candidate_replies = greedy_replies(scoring, CANDIDATE, encoded, max_new_tokens)
+    candidate_replies = write(CANDIDATE, prompts, max_new_tokens)
     steps.start("held-out thumbs' likelihood")
     thumbs = thumb_scores(scoring, parent_name, CANDIDATE, heldout_thumbs)
     answered = _answer_heldout(
-        scoring, parent_name, [*heldout_pairs, *heldout_thumbs], thresholds, steps
+        write, parent_name, [*heldout_pairs, *heldout_thumbs], thresholds, steps
     )
     steps.start("drift on regression replies")
     stops = stop_token_ids(scoring)
@@ -223,6 +252,12 @@ def measure_candidate(
     )
 
 
+def _decoder(tokenizer: PreTrainedTokenizerBase) -> Callable[[list[int]], str]:
+    """Reply text as ``generated_replies`` decodes it: special tokens kept, so leaked
+    chat markup stays visible to the degeneracy checks."""
+    return lambda ids: tokenizer.decode(ids, skip_special_tokens=False)
+
+
 def heldout_prompts(rows: Sequence[Mapping[str, Any]], limit: int) -> list[list[Message]]:
     """The held-out rows' distinct prompts (system prompt included), at most ``limit``."""
     prompts: dict[str, list[Message]] = {}
@@ -233,7 +268,7 @@ def heldout_prompts(rows: Sequence[Mapping[str, Any]], limit: int) -> list[list[
 
 
 def _answer_heldout(
-    scoring,
+    write: ReplyWriter,
     parent: str | None,
     rows: Sequence[Mapping[str, Any]],
     t: GateThresholds,
@@ -241,22 +276,19 @@ def _answer_heldout(
 ) -> list[Answered]:
     """Both models answer each held-out prompt greedily and sampled, as served replies are."""
     prompts = heldout_prompts(rows, t.max_heldout_prompts)
-    encoded = [prompt_ids(scoring.tokenizer, prompt) for prompt in prompts]
     answered = []
     for mode, temperature in ((GREEDY, 0.0), (SAMPLED, t.heldout_temperature)):
         replies = []
         for name, who in ((parent, "in service"), (CANDIDATE, "candidate")):
             steps.start(f"held-out replies, {mode}, {who}")
             replies.append(
-                generated_replies(
-                    scoring,
+                write(
                     name,
-                    encoded,
+                    prompts,
                     t.max_new_tokens,
                     temperature=temperature,
                     top_p=t.heldout_top_p,
                     seed=t.heldout_seed,
-                    batch_size=16,  # one batch for the default 12 prompts: half the steps
                 )
             )
         answered.extend(

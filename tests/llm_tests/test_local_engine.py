@@ -118,10 +118,10 @@ async def test_it_fails_one_request_whose_sampling_breaks_and_keeps_serving(
     """An error while picking a token fails that request only; the engine goes on."""
     real_pick = local.pick_token
 
-    def pick(logits, params, generator):
+    def pick(logits, params, generator, reply_ids=()):
         if params.seed == 666:
             raise RuntimeError("probability tensor contains nan")
-        return real_pick(logits, params, generator)
+        return real_pick(logits, params, generator, reply_ids)
 
     monkeypatch.setattr(local, "pick_token", pick)
     broken = GenerationRequest(
@@ -145,7 +145,9 @@ async def test_it_streams_text_only_in_whole_characters(tiny_engine, monkeypatch
     text = "Café 👋 naïve 日本語 done."
     script = tiny_engine.loaded.tokenizer.encode(text, add_special_tokens=False)
     picks = iter(script)
-    monkeypatch.setattr(local, "pick_token", lambda logits, params, generator: next(picks))
+    monkeypatch.setattr(
+        local, "pick_token", lambda logits, params, generator, reply_ids=(): next(picks)
+    )
 
     events = await collect(tiny_engine, ask("Say it", max_new_tokens=len(script)))
     pieces = [token.text for token in tokens(events)]
@@ -163,7 +165,9 @@ async def test_it_sends_the_held_back_bytes_when_the_length_limit_cuts_a_charact
     script = tokenizer.encode("Hi 👋", add_special_tokens=False)
     cut = next(n for n in range(1, len(script)) if tokenizer.decode(script[:n]).endswith("\ufffd"))
     picks = iter(script)
-    monkeypatch.setattr(local, "pick_token", lambda logits, params, generator: next(picks))
+    monkeypatch.setattr(
+        local, "pick_token", lambda logits, params, generator, reply_ids=(): next(picks)
+    )
 
     events = await collect(tiny_engine, ask("Say it", max_new_tokens=cut))
     assert finished(events).finish_reason is FinishReason.LENGTH
@@ -257,3 +261,22 @@ async def test_it_answers_every_request_with_an_error_after_a_failed_load(broken
         assert "failed to load" in finished(events).error
     with pytest.raises(EngineError):
         broken_engine.call(lambda loaded: None).result(timeout=30)
+
+
+def repeated_runs(ids: list[int], size: int) -> int:
+    runs = [tuple(ids[start : start + size]) for start in range(len(ids) - size + 1)]
+    return len(runs) - len(set(runs))
+
+
+async def test_a_reply_never_repeats_a_run_of_its_own_tokens(tiny_engine):
+    """The n-gram block (llm.sampling) is applied while serving: the random tiny model
+    loops at once without it, and never repeats a 3-token run with it."""
+    loose, strict = (
+        GenerationRequest(
+            [{"role": "user", "content": "Hello"}],
+            SamplingParams(temperature=0, max_new_tokens=48, no_repeat_ngram_size=size),
+        )
+        for size in (0, 3)
+    )
+    assert repeated_runs(token_ids(await collect(tiny_engine, loose)), 3) > 0
+    assert repeated_runs(token_ids(await collect(tiny_engine, strict)), 3) == 0

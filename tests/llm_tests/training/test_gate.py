@@ -457,3 +457,64 @@ def test_a_probe_that_stays_unlikely_is_no_degeneracy():
     assert gains[0] == 0.0
     assert gains[1] == pytest.approx(-0.5 - floor)
     assert gains[2:] == pytest.approx([1.0, -2.5])
+
+
+def test_the_serving_engine_writes_the_gates_replies(
+    tiny_model_dir, model_cache_dir, tiny_pairs, tiny_dpo_version
+):
+    """Given the engine that serves users, the gate's replies are that engine's: each
+    regression sample is what the engine streams for that prompt and version."""
+    import asyncio
+
+    from llm.engine.base import GenerationRequest, Token
+    from llm.engine.local import LocalEngine
+    from llm.loading import load_model
+    from llm.sampling import SamplingParams
+
+    class Counting(LocalEngine):
+        asked: list[GenerationRequest]
+
+        def stream(self, request):
+            self.asked.append(request)
+            return super().stream(request)
+
+    made = []
+
+    def engine():
+        made.append(Counting(lambda: load_model(str(tiny_model_dir), model_cache_dir, "cpu")))
+        made[-1].asked = []
+        return made[-1]
+
+    report = evaluate_candidate(
+        base_model=tiny_model_dir,
+        parent=None,
+        candidate=tiny_dpo_version / "adapter",
+        heldout_pairs=tiny_pairs[:2],
+        regression_prompts=["Hi", "Tell me a joke"],
+        thresholds=replace(GateThresholds(), max_new_tokens=6),
+        engine=engine,
+    )
+    assert len(made) == 1 and made[0]._closed  # one engine for the gate, closed after it
+    # Regression replies (2 prompts) and held-out ones (2 prompts, greedy and sampled),
+    # each for the base model and the candidate.
+    assert len(made[0].asked) == 2 * 2 + 2 * 2 * 2
+
+    reference = engine()
+
+    async def streamed(prompt: str, version: str | None) -> str:
+        request = GenerationRequest(
+            [{"role": "user", "content": prompt}],
+            SamplingParams(temperature=0, max_new_tokens=6),
+            version=version,
+            adapter_path=version,
+        )
+        events = [event async for event in reference.stream(request)]
+        return "".join(event.text for event in events if isinstance(event, Token))
+
+    adapter = str(tiny_dpo_version / "adapter")
+    try:
+        for sample in report.metrics["samples"]:
+            assert asyncio.run(streamed(sample["prompt"], None)) == sample["parent"]
+            assert asyncio.run(streamed(sample["prompt"], adapter)) == sample["candidate"]
+    finally:
+        reference.close()
