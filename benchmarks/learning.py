@@ -154,6 +154,8 @@ def _print(variant: str, figures: dict) -> None:
         )
         if win is not None:
             print(f"{variant}_stage_{stage}_generated_win_rate: {win:.2f}")
+        if verdict.get("gate_seconds") is not None:
+            print(f"{variant}_stage_{stage}_gate_seconds: {verdict['gate_seconds']:.0f}")
         if None not in rewards:
             print(f"{variant}_stage_{stage}_greedy_reward: {rewards[0]:.2f} -> {rewards[1]:.2f}")
     print(f"{variant}_sample_after: {figures['sample_after'][:80]!r}")

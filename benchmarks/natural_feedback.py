@@ -219,6 +219,8 @@ def _print(variant: str, figures: dict) -> None:
     for stage, verdict in figures["stages"].items():
         failed = ",".join(verdict.get("failed", []))
         print(f"{variant}_stage_{stage}: {'passed' if verdict['passed'] else 'failed ' + failed}")
+        if verdict.get("gate_seconds") is not None:
+            print(f"{variant}_stage_{stage}_gate_seconds: {verdict['gate_seconds']:.0f}")
     print(f"{variant}_sample_after: {figures['after']['greedy_sample'][:80]!r}")
     uplift = figures["after"]["greedy"] - figures["before"]["greedy"]
     print(f"{variant}_uplift: {uplift:.2f}", flush=True)

@@ -9,6 +9,7 @@ model stack (torch, TRL): only the training worker imports it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,6 +233,7 @@ _STAGE_FIGURES = (
     "candidate_sampled_reward_mean",
     "heldout_greedy_changed_share",
     "candidate_degenerate_share",
+    "gate_seconds",
 )
 
 
@@ -254,6 +256,7 @@ def _judge(
     """The gate on one stage's output against the version in service (not the stage before)."""
     evaluating = f"evaluating {stage}"
     recorder.stage(evaluating)
+    started = time.monotonic()
     report = evaluate_candidate(
         base_model=_base_model_path(),
         parent=parent_dir,
@@ -264,6 +267,7 @@ def _judge(
         reward_model=data.judge_reward_model,
         progress=lambda progress: recorder.part(evaluating, progress),
     )
+    report.metrics["gate_seconds"] = round(time.monotonic() - started, 1)
     recorder.log(
         f"{stage}: gate {'passed' if report.passed else 'failed: ' + ', '.join(report.failed)}"
     )
