@@ -192,8 +192,14 @@ CHAT_MODEL = env_str("CHAT_MODEL", "smollm2")
 MODEL_CACHE_DIR = Path(env_str("MODEL_CACHE_DIR", str(BASE_DIR / ".cache" / "models")))
 # "cpu", "cuda" or empty for CUDA when present.
 MODEL_DEVICE = env_str("MODEL_DEVICE", "")
-# CPU threads for the model in this process; 0 keeps torch's default (all cores).
+# CPU threads for the model in this process; 0 keeps torch's default (all cores),
+# and gives llama.cpp one thread per core.
 MODEL_THREADS = env_int("MODEL_THREADS", 0)
+# What runs the chat model in this process and in inference workers: "llamacpp"
+# serves a GGUF file directly (llama-cpp-python), "transformers" a Hugging Face
+# folder or hub id; "auto" takes llama.cpp when CHAT_MODEL has a GGUF file (the
+# embedded smollm2, or a path ending in .gguf) and transformers otherwise.
+INFERENCE_ENGINE = env_str("INFERENCE_ENGINE", "auto")
 # Where replies are generated: "local" runs the engine inside each web process;
 # "workers" streams from LoopChat's inference workers (python -m live.inference_worker)
 # at INFERENCE_WORKER_URLS, over the OpenAI protocol.

@@ -7,7 +7,8 @@ Web processes with ``INFERENCE_MODE=workers`` stream from the workers at
 (llm.engine.openai_compat), so the split mode has vLLM's failure handling:
 a dead worker fails its replies at once and the next reply goes to a live
 one; no Redis sits between web and model. The worker loads trained versions
-when the web side registers them (llm.engine.openai_server). ``GET /metrics``
+when the web side registers them (llm.engine.openai_server). Its engine is the one
+``INFERENCE_ENGINE`` picks, as in a web process (live.engines). ``GET /metrics``
 gives its batch size and waiting replies (no token: bind it to a private address).
 """
 

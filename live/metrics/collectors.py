@@ -16,8 +16,8 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 
 from feedback.models import PreferencePair, Rating, ReviewStatus
 from llm.engine.base import Engine
-from llm.engine.local import LocalEngine
 from llm.engine.openai_compat import OpenAIEngine
+from llm.engine.threaded import ThreadedEngine
 from training.models import TrainingRun
 
 RUN_BUCKETS = (60, 120, 300, 600, 1200, 1800, 3600, 7200, 10800)
@@ -26,7 +26,7 @@ _STAGE_LINE = re.compile(r"^(\d\d):(\d\d):(\d\d) stage: (.+)$", re.MULTILINE)
 
 
 class EngineCollector:
-    """The batch of a LocalEngine; the replicas of an OpenAIEngine."""
+    """The batch of an in-process engine; the replicas of an OpenAIEngine."""
 
     def __init__(self, engines: Iterable[Engine]):
         self.engines = list(engines)
@@ -47,7 +47,7 @@ class EngineCollector:
             labels=["replica"],
         )
         for engine in self.engines:
-            if isinstance(engine, LocalEngine):
+            if isinstance(engine, ThreadedEngine):
                 batch.add_metric([], engine.batch_size)
                 waiting.add_metric([], engine.waiting)
             elif isinstance(engine, OpenAIEngine):

@@ -68,17 +68,17 @@ def assert_same_logits(actual: torch.Tensor, expected: torch.Tensor, atol: float
 class StepGate:
     """Holds the engine before each decode step until the test allows it."""
 
-    def __init__(self, monkeypatch):
+    def __init__(self, monkeypatch, batch_class: type = DecodeBatch):
         self.allowed = threading.Semaphore(0)
         self.taken = 0
-        original = DecodeBatch.step
+        original = batch_class.step
 
         def gated_step(batch):
             self.allowed.acquire(timeout=10)  # never wedge the shared engine
             self.taken += 1
             return original(batch)
 
-        monkeypatch.setattr(DecodeBatch, "step", gated_step)
+        monkeypatch.setattr(batch_class, "step", gated_step)
 
     def allow(self, steps: int) -> None:
         for _ in range(steps):

@@ -1,0 +1,191 @@
+"""llama.cpp's model and contexts, through llama-cpp-python's low-level (C) API.
+
+The GGUF file is served directly. Prompts are made, and replies decoded, by the
+Hugging Face tokenizer of the same model (the embedded model's converted folder),
+so the chat template and the text are exactly the transformers engine's; the
+GGUF's token ids are the same ids (checked in the tests).
+
+A context is one KV cache with room for ``cells`` tokens shared by up to
+``sequences`` conversations (a unified cache: a conversation may use the whole
+window while others are short), and one LoRA adapter set: a model version.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+from transformers import AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase
+
+from llm.engine.base import EngineError
+from llm.loading import EMBEDDED_MODEL, embedded_gguf_path, model_label, prepare_embedded_model
+
+logger = logging.getLogger(__name__)
+
+# Tokens llama.cpp computes at once (a longer decode call goes in pieces).
+DECODE_CHUNK = 512
+
+
+@dataclass
+class LlamaModel:
+    """A GGUF model loaded by llama.cpp, with the tokenizer that makes its prompts."""
+
+    pointer: llama_cpp.llama_model_p
+    tokenizer: PreTrainedTokenizerBase
+    name: str  # recorded on every reply: the same label as the transformers engine's
+    path: str  # the GGUF file
+    context_window: int
+    vocab_size: int
+    stop_ids: set[int]
+    threads: int
+
+    def close(self) -> None:
+        if self.pointer:
+            llama_cpp.llama_model_free(self.pointer)
+            self.pointer = None
+
+
+def gguf_file_for(name: str) -> Path | None:
+    """The GGUF file ``CHAT_MODEL`` ``name`` is served from, or None if it has none."""
+    if name in ("", EMBEDDED_MODEL):
+        return embedded_gguf_path()
+    if name.endswith(".gguf") and Path(name).is_file():
+        return Path(name)
+    return None
+
+
+def load_llama_model(name: str, cache_dir: str | Path, threads: int = 0) -> LlamaModel:
+    """Load ``CHAT_MODEL`` ``name`` (the embedded model or a ``.gguf`` path) into llama.cpp.
+
+    ``threads`` 0 means one per core. Its tokenizer comes from the embedded model's
+    converted folder (made once, ~40 s) or from the GGUF file itself.
+    """
+    path = gguf_file_for(name)
+    if path is None:
+        raise EngineError(f"{name!r} has no GGUF file for llama.cpp")
+    _backend_init()
+    params = llama_cpp.llama_model_default_params()
+    # The extra buffer types put Q4 weights in AMX layout on CPUs that have it; its
+    # matrix multiply crashed (SIGSEGV) on this project's AMX machines.
+    params.use_extra_bufts = False
+    pointer = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+    if not pointer:
+        raise EngineError(f"llama.cpp could not load {path}")
+    vocab = llama_cpp.llama_model_get_vocab(pointer)
+    tokenizer, stop_ids = _tokenizer(name, path, cache_dir)
+    return LlamaModel(
+        pointer=pointer,
+        tokenizer=tokenizer,
+        name=model_label(name),
+        path=str(path),
+        context_window=llama_cpp.llama_model_n_ctx_train(pointer),
+        vocab_size=llama_cpp.llama_vocab_n_tokens(vocab),
+        stop_ids=stop_ids,
+        threads=threads or os.cpu_count() or 1,
+    )
+
+
+def _tokenizer(
+    name: str, path: Path, cache_dir: str | Path
+) -> tuple[PreTrainedTokenizerBase, set[int]]:
+    """The Hugging Face tokenizer and the ids that end a reply, as transformers has them."""
+    if name in ("", EMBEDDED_MODEL):
+        folder = prepare_embedded_model(cache_dir)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        configured = GenerationConfig.from_pretrained(folder).eos_token_id
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        configured = None
+    stop_ids = {configured} if isinstance(configured, int) else set(configured or ())
+    if tokenizer.eos_token_id is not None:
+        stop_ids.add(tokenizer.eos_token_id)
+    return tokenizer, stop_ids
+
+
+@functools.cache
+def _backend_init() -> None:
+    llama_cpp.llama_backend_init()
+    # llama-cpp-python's own log callback maps ggml's levels one off (it prints every
+    # INFO line of each load as a warning): send warnings and errors to logging instead.
+    llama_cpp.llama_log_set(_log_to_python, ctypes.c_void_p(0))
+
+
+_GGML_LEVELS = {3: logging.WARNING, 4: logging.ERROR}  # GGML_LOG_LEVEL_WARN, _ERROR
+
+
+@llama_cpp.llama_log_callback
+def _log_to_python(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    if level in _GGML_LEVELS:
+        logger.log(_GGML_LEVELS[level], "%s", text.decode("utf-8", "replace").rstrip())
+
+
+class LlamaContext:
+    """One llama.cpp context: a KV cache, its sequence ids, and one adapter set."""
+
+    def __init__(
+        self,
+        model: LlamaModel,
+        cells: int,
+        sequences: int,
+        adapter: llama_cpp.llama_adapter_lora_p | None = None,
+    ):
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = cells
+        # One call takes a whole prompt (llama.cpp splits it into pieces of
+        # DECODE_CHUNK) or a step's tokens; it keeps logits for one token per row.
+        params.n_batch = cells
+        params.n_ubatch = DECODE_CHUNK
+        params.n_outputs_max = sequences
+        params.n_seq_max = sequences
+        params.n_threads = params.n_threads_batch = model.threads
+        params.kv_unified = True
+        # Flash attention gives a row the same logits alone or beside others in a
+        # step, and prompt-at-once the same as token by token (without it, up to ~1.8
+        # apart: the attention matmuls change with the batch's shape).
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+        params.no_perf = True
+        self.pointer = llama_cpp.llama_init_from_model(model.pointer, params)
+        if not self.pointer:
+            raise EngineError("llama.cpp could not create a context")
+        self.cells = llama_cpp.llama_n_ctx(self.pointer)
+        self.vocab_size = model.vocab_size
+        self.adapter = adapter
+        if adapter:
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
+            llama_cpp.llama_set_adapters_lora(self.pointer, adapters, 1, (ctypes.c_float * 1)(1.0))
+        self._free_sequences = list(range(sequences))
+
+    @property
+    def is_open(self) -> bool:
+        return bool(self.pointer)
+
+    def take_sequence(self) -> int:
+        return self._free_sequences.pop(0)
+
+    def decode(self, batch: llama_cpp.llama_batch) -> None:
+        status = llama_cpp.llama_decode(self.pointer, batch)
+        if status != 0:
+            raise EngineError(f"llama_decode failed ({status})")
+
+    def logits(self, index: int) -> np.ndarray:
+        """A view of the logits llama.cpp kept for token ``index`` of the last batch."""
+        pointer = llama_cpp.llama_get_logits_ith(self.pointer, index)
+        return np.ctypeslib.as_array(pointer, shape=(self.vocab_size,))
+
+    def release_sequence(self, sequence: int) -> None:
+        """Forget a finished conversation's tokens and give its id back."""
+        if self.is_open:
+            memory = llama_cpp.llama_get_memory(self.pointer)
+            llama_cpp.llama_memory_seq_rm(memory, sequence, -1, -1)
+        self._free_sequences.append(sequence)
+
+    def close(self) -> None:
+        if self.pointer:
+            llama_cpp.llama_free(self.pointer)
+            self.pointer = None

@@ -1,0 +1,63 @@
+"""Starting the llama.cpp engine on the embedded GGUF, and bare llama.cpp to compare with."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from unittest import mock
+
+import llama_cpp
+import numpy as np
+
+from llm.engine.llamacpp import LlamaCppEngine
+from llm.engine.llamacpp_model import load_llama_model
+
+# A small window keeps long-prompt tests fast; the real one is 8192.
+TEST_WINDOW = 512
+
+
+def start_llamacpp_engine(
+    cache_dir: Path, window: int | None = TEST_WINDOW, **options
+) -> LlamaCppEngine:
+    """A running engine on the embedded GGUF with one thread, ready to serve."""
+
+    def load():
+        model = load_llama_model("smollm2", cache_dir, threads=1)
+        if window:
+            model.context_window = window
+        return model
+
+    options.setdefault("context_cells", 2048)
+    engine = LlamaCppEngine(load, **options)
+    asyncio.run(engine.wait_ready())
+    return engine
+
+
+def bare_llama(path: str) -> llama_cpp.Llama:
+    """llama-cpp-python's own ``Llama`` on the GGUF at ``path``: the reference."""
+    default = llama_cpp.llama_cpp.llama_model_default_params
+
+    def without_extra_buffers():
+        # As the engine loads it: AMX buffers crash on this project's machines.
+        params = default()
+        params.use_extra_bufts = False
+        return params
+
+    with mock.patch.object(
+        llama_cpp.llama_cpp, "llama_model_default_params", without_extra_buffers
+    ):
+        return llama_cpp.Llama(
+            model_path=path,
+            n_ctx=2048,
+            n_threads=1,
+            flash_attn=True,
+            logits_all=True,
+            verbose=False,
+        )
+
+
+def reference_logits(llama: llama_cpp.Llama, prompt: list[int], reply: list[int]) -> np.ndarray:
+    """Bare llama.cpp's logits for each reply token, prompt and reply in one pass."""
+    llama.reset()
+    llama.eval(prompt + reply[:-1])
+    return np.array(llama.scores[len(prompt) - 1 : len(prompt) - 1 + len(reply)])
