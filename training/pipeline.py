@@ -18,6 +18,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from llm.engine.base import Engine
+from llm.engine.choice import engine_kind, in_process_engine
 from llm.engine.gguf_lora import adapter_to_gguf, base_gguf_for
 from llm.evaluation import GateReport, evaluate_candidate, evaluate_reward_model
 from llm.evaluation.reward import evaluate_thumbs_reward_model
@@ -266,12 +268,31 @@ def _judge(
         thresholds=knobs.gate_thresholds(),
         reward_model=data.judge_reward_model,
         progress=lambda progress: recorder.part(evaluating, progress),
+        engine=_serving_engine(),
     )
     report.metrics["gate_seconds"] = round(time.monotonic() - started, 1)
     recorder.log(
         f"{stage}: gate {'passed' if report.passed else 'failed: ' + ', '.join(report.failed)}"
     )
     return report
+
+
+def _serving_engine() -> Callable[[], Engine] | None:
+    """Where users are answered by llama.cpp (the embedded model's default), the gate's
+    replies are written by that engine too, so the gate judges what users get. The
+    transformers engine's replies are the gate's own model's already (None); a vLLM
+    site's gate writes with transformers."""
+    model = settings.CHAT_MODEL
+    if settings.INFERENCE_BACKEND == "vllm" or (
+        engine_kind(settings.INFERENCE_ENGINE, model) != "llamacpp"
+    ):
+        return None
+    return lambda: in_process_engine(
+        model,
+        choice="llamacpp",
+        cache_dir=settings.MODEL_CACHE_DIR,
+        threads=settings.MODEL_THREADS,
+    )
 
 
 @transaction.atomic
