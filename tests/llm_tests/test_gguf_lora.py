@@ -266,7 +266,7 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 
-def random_peft_adapter(smollm2_dir: Path, folder: Path):
+def random_peft_adapter(smollm2_dir: Path, folder: Path, std: float = LORA_B_STD):
     """The project's LoRA (r16, alpha 32, all linear layers) with random lora_B."""
     import torch
     from peft import get_peft_model
@@ -280,7 +280,7 @@ def random_peft_adapter(smollm2_dir: Path, folder: Path):
     with torch.no_grad():
         for name, parameter in peft_model.named_parameters():
             if "lora_B" in name:
-                parameter.normal_(0, LORA_B_STD)
+                parameter.normal_(0, std)
     peft_model.save_pretrained(folder)
     return peft_model
 
@@ -295,7 +295,8 @@ def transformers_logits(peft_model, ids: list[int]) -> tuple[np.ndarray, np.ndar
     return base, adapted
 
 
-def llama_cpp_logits(ids: list[int], lora: Path | None = None) -> np.ndarray:
+def llama_cpp_model(lora: Path | None = None, logits_all: bool = True):
+    """The embedded GGUF in llama-cpp-python, one thread, with ``lora`` applied if given."""
     import llama_cpp
 
     # As the engine does (llm/engine/llamacpp_model.py): AMX's repacked Q4 matmul crashes.
@@ -308,15 +309,19 @@ def llama_cpp_logits(ids: list[int], lora: Path | None = None) -> np.ndarray:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(llama_cpp.llama_cpp, "llama_model_default_params", params)
-        model = llama_cpp.Llama(
+        return llama_cpp.Llama(
             model_path=str(embedded_gguf_path()),
             lora_path=str(lora) if lora else None,
             n_ctx=512,
             n_batch=512,
             n_threads=1,
-            logits_all=True,
+            logits_all=logits_all,
             verbose=False,
         )
+
+
+def llama_cpp_logits(ids: list[int], lora: Path | None = None) -> np.ndarray:
+    model = llama_cpp_model(lora)
     try:
         model.eval(ids)
         return np.array(model.scores[: len(ids)])
