@@ -11,9 +11,10 @@ Three checks read that, each "not applicable" without both labels held out:
 - ``thumbs_ranking``: the share of (up, down) combinations ranked right (the
   AUC), which must also be unlikely under labels that mean nothing (a one-sided
   Mann–Whitney test): random thumbs must not pass by luck;
-- ``thumbs_up_likelier``: most up-rated replies became likelier. The margin can
-  grow while both kinds fall (the failure DPO showed, docs/training.md); the
-  median resists the few flipped labels that noisy feedback holds.
+- ``thumbs_up_likelier``: the up-rated replies held: their median change is
+  above ``-up_rated_fall_share`` of the margin. The margin can grow while both
+  kinds fall (the failure DPO showed, docs/training.md); the median resists the
+  few flipped labels that noisy feedback holds.
 """
 
 from __future__ import annotations
@@ -107,14 +108,16 @@ def _ranking(scores: ThumbScores, t: GateThresholds) -> Check:
 
 
 def _up_likelier(scores: ThumbScores, t: GateThresholds) -> Check:
-    ups = scores.by_label(True)
+    ups, downs = scores.by_label(True), scores.by_label(False)
     middle = median(ups)
     likelier = sum(change > 0 for change in ups)
+    gap = max(fmean(ups) - fmean(downs), 0.0)
+    threshold = t.min_up_rated_change - t.up_rated_fall_share * gap
     detail = (
         f"{likelier} of {len(ups)} up-rated replies became likelier (median change "
-        f"{middle:+.2f} nats); a margin made by both falling does not count"
+        f"{middle:+.2f} nats, allowed down to {threshold:+.2f}: {t.up_rated_fall_share:g} of the "
+        f"{gap:.2f}-nat margin); a margin made by both falling does not count"
     )
-    threshold = t.min_up_rated_change
     return Check("thumbs_up_likelier", middle > threshold, middle, threshold, detail)
 
 
