@@ -1,6 +1,8 @@
 """Which engine serves this process, built from settings (``INFERENCE_MODE``).
 
-``local`` (the default): each web process owns a LocalEngine.
+``local`` (the default): each web process owns its model's engine, llama.cpp
+(``LlamaCppEngine``) or transformers (``LocalEngine``) as ``INFERENCE_ENGINE``
+says: ``auto`` takes llama.cpp when the chat model has a GGUF file.
 ``workers``: web processes stream from LoopChat's inference workers at
 ``INFERENCE_WORKER_URLS`` (``python -m live.inference_worker``) over the
 OpenAI protocol, with the OpenAIEngine that also talks to vLLM.
@@ -14,12 +16,14 @@ consumers; nothing else holds a global engine.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from live.metrics.web import replica_reply_counted
 from llm.engine.base import Engine
-from llm.engine.local import LocalEngine
+from llm.engine.choice import in_process_engine
 from llm.engine.openai_compat import OpenAIEngine
-from llm.loading import load_model, model_label
+from llm.engine.threaded import ThreadedEngine
+from llm.loading import model_label
 
 
 def chat_engine() -> Engine:
@@ -39,20 +43,23 @@ def chat_engine() -> Engine:
     return local_engine()
 
 
-def local_engine(model: str | None = None) -> LocalEngine:
-    """This process's own model, ``settings.CHAT_MODEL`` unless told another.
+def local_engine(model: str | None = None) -> ThreadedEngine:
+    """This process's own model, ``settings.CHAT_MODEL`` unless told another, on the
+    engine ``INFERENCE_ENGINE`` names (llm.engine.choice).
 
     Nothing loads until the engine starts (its first request, or ``start``).
     """
-    return LocalEngine(
-        lambda: load_model(
+    try:
+        return in_process_engine(
             model or settings.CHAT_MODEL,
-            settings.MODEL_CACHE_DIR,
-            settings.MODEL_DEVICE or None,
+            choice=settings.INFERENCE_ENGINE,
+            cache_dir=settings.MODEL_CACHE_DIR,
+            device=settings.MODEL_DEVICE or None,
             threads=settings.MODEL_THREADS,
-        ),
-        max_batch_size=settings.ENGINE_MAX_BATCH_SIZE,
-    )
+            max_batch_size=settings.ENGINE_MAX_BATCH_SIZE,
+        )
+    except ValueError as error:
+        raise ImproperlyConfigured(f"INFERENCE_ENGINE: {error}") from error
 
 
 def vllm_engine() -> OpenAIEngine:

@@ -3,10 +3,11 @@
 A new row's prompt is decoded alone into a free sequence of its version's
 context, which gives its first token; each step then decodes every row's next
 token, one ``llama_decode`` per context (per model version), and a finished
-row's sequence is removed from the KV cache. A row's logits do not depend on
-who shares its batch: attention only sees its own sequence. (Two prompts
-decoded in one call did change each other's logits, by up to ~1.3 with flash
-attention over the shared cache; steps of one token per row do not.)
+row's sequence is removed from the KV cache. Attention only sees a row's own
+sequence, so its first token is exactly what it gets alone; later logits move
+by rounding (up to ~1.5 measured) as other sequences come and go in the shared
+cache, and a greedy reply can part from its solo run where two tokens are
+nearly tied. Two prompts are never decoded in one call: that moved both.
 """
 
 from __future__ import annotations

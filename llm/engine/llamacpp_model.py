@@ -145,9 +145,11 @@ class LlamaContext:
         params.n_seq_max = sequences
         params.n_threads = params.n_threads_batch = model.threads
         params.kv_unified = True
-        # Flash attention gives a row the same logits alone or beside others in a
-        # step, and prompt-at-once the same as token by token (without it, up to ~1.8
-        # apart: the attention matmuls change with the batch's shape).
+        # With flash attention a prompt decoded at once gives the same logits as token
+        # by token, and as bare Llama's; without it they were up to ~1.8 apart. Rows
+        # are not bit-exact batched against alone either way: another sequence joining
+        # or leaving the shared cache moves a row's logits by up to ~1.5 at times (the
+        # Q4 model's quantised activations amplify the attention's rounding).
         params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
         params.no_perf = True
         self.pointer = llama_cpp.llama_init_from_model(model.pointer, params)

@@ -207,7 +207,7 @@ async def test_it_streams_text_only_in_whole_characters(llama_engine, monkeypatc
 # -- the context window (TEST_WINDOW tokens here) --------------------------------
 
 
-def long_history(turns: int = 12) -> list[dict]:
+def long_history(turns: int = 6) -> list[dict]:
     messages = [{"role": "system", "content": "You are terse."}]
     for turn in range(turns):
         messages.append({"role": "user", "content": f"Question {turn}: " + "why " * 10})
