@@ -26,11 +26,11 @@ class GateThresholds:
     min_heldout_thumbs_per_label: int = 2
     max_thumbs_p_value: float = 0.05
     # The guard against "both fall": the median log-likelihood change (nats) of the
-    # held-out up-rated replies must exceed this, less a tenth of the thumbs margin: a
+    # held-out up-rated replies must exceed this, less a quarter of the thumbs margin: a
     # margin made while the up-rated held (fell by little next to how far the
     # down-rated fell) is not "both falling" (docs/training.md, the gate on thumbs).
     min_up_rated_change: float = 0.0
-    up_rated_fall_share: float = 0.1
+    up_rated_fall_share: float = 0.25
     # Moving is not preferring: a margin can rise from -8 to -5 and still favour the
     # rejected reply. The candidate's own mean margin must exceed this (0: it finds the
     # chosen reply likelier on average)...
