@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.django_db(
 
 @pytest.fixture
 def smollm2_training(settings, smollm2_dir, tmp_path, bob):
-    settings.CHAT_MODEL = str(smollm2_dir)
+    settings.CHAT_MODEL = "smollm2"  # the gate's replies are llama.cpp's, as served
+    settings.INFERENCE_ENGINE = "auto"
     settings.MODEL_VERSIONS_DIR = tmp_path / "versions"
     settings.TRAINING_METHOD = "dpo"
     settings.TRAINING_KNOBS = {"max_steps": 8}

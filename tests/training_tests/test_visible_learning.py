@@ -40,10 +40,13 @@ RATED_MAX_NEW_TOKENS = 96
 
 @pytest.fixture
 def smollm2_app(settings, smollm2_dir, tmp_path, build_engine):
-    settings.CHAT_MODEL = str(smollm2_dir)
+    """The default install: the embedded model, served (and its gate's replies written)
+    by llama.cpp from its GGUF file, trained with transformers on the converted folder."""
+    settings.CHAT_MODEL = "smollm2"
+    settings.INFERENCE_ENGINE = "auto"
     settings.MODEL_VERSIONS_DIR = tmp_path / "versions"
     settings.CHAT_RATE_LIMIT_MESSAGES = 1000
-    return websocket_application(build_engine(smollm2_dir))
+    return websocket_application(build_engine("smollm2"))
 
 
 async def served_replies(app, user) -> list[Message]:
