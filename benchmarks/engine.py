@@ -1,0 +1,138 @@
+"""Engines side by side, in one window: bare llama.cpp, LoopChat's llama.cpp engine and
+the transformers engine, the last two through real websockets.
+
+- bare llama.cpp: llama-cpp-python's own ``Llama`` on the embedded GGUF, one stream,
+  ``create_chat_completion(stream=True)``;
+- ``llamacpp``: the app with ``INFERENCE_ENGINE=llamacpp`` at 1, 8 and 16 concurrent
+  conversations;
+- ``transformers``: the same with ``INFERENCE_ENGINE=transformers`` (the converted
+  fp32 folder).
+
+Greedy, the same prompts and reply length. tok/s counts the reply's tokens over the
+time from sending to the last token, summed over each round of conversations; the
+first-token times are the p95 over the round's replies (bare: the median of its runs).
+llama.cpp slows down badly on busy cores: the load average is printed before and after.
+Ends with ``engine_vs_llamacpp: <LoopChat llama.cpp at 1 conversation ÷ bare llama.cpp>``.
+Usage: python benchmarks/engine.py [--tokens 64] [--rounds 2] [--widths 1,8,16]
+       [--threads 0] [--skip-transformers]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import PROMPTS, make_user, server_env, setup_django  # noqa: E402
+from benchmarks.concurrency import measure  # noqa: E402
+
+
+def bare_llamacpp(prompt: str, tokens: int, runs: int, threads: int) -> dict:
+    """llama-cpp-python's ``Llama``, one stream, as the engine configures llama.cpp."""
+    import llama_cpp
+
+    from llm.loading import embedded_gguf_path
+
+    default_params = llama_cpp.llama_cpp.llama_model_default_params
+
+    def params():
+        made = default_params()
+        made.use_extra_bufts = False  # AMX's matmul crashes on these machines, as in the engine
+        return made
+
+    llama_cpp.llama_cpp.llama_model_default_params = params
+    try:
+        llama = llama_cpp.Llama(
+            model_path=str(embedded_gguf_path()),
+            n_ctx=4096,
+            n_threads=threads,
+            n_threads_batch=threads,
+            flash_attn=True,
+            verbose=False,
+        )
+    finally:
+        llama_cpp.llama_cpp.llama_model_default_params = default_params
+    messages = [{"role": "user", "content": prompt}]
+    results = [_bare_run(llama, messages, tokens) for _ in range(runs + 1)][1:]  # warm-up
+    llama.close()
+    return {
+        "tok_s": sum(r["tokens"] for r in results) / sum(r["seconds"] for r in results),
+        "ttft_ms": statistics.median(r["ttft"] for r in results) * 1000,
+        "tokens": results[0]["tokens"],
+    }
+
+
+def _bare_run(llama, messages: list[dict], tokens: int) -> dict:
+    llama.reset()  # no prompt cache between runs: the engine decodes each prompt too
+    start = time.perf_counter()
+    first, last, count = None, None, 0
+    for chunk in llama.create_chat_completion(
+        messages, max_tokens=tokens, temperature=0.0, stream=True
+    ):
+        if chunk["choices"][0]["delta"].get("content"):
+            last = time.perf_counter()
+            first = first or last
+            count += 1
+    return {"tokens": count, "seconds": last - start, "ttft": first - start}
+
+
+def served(engine: str, args, threads: int, workdir: Path) -> dict[int, dict]:
+    """The app on ``engine``: tok/s and p95 first-token time at each width."""
+    from tests.support.servers import asgi_server
+
+    widths = args.widths
+    count = 1 + args.rounds * sum(widths)
+    cookie, conversations = make_user(f"bench-{engine}", max_new_tokens=args.tokens, count=count)
+    env = server_env(CHAT_MODEL="smollm2", INFERENCE_ENGINE=engine, MODEL_THREADS=str(threads))
+    results, used = {}, 1
+    with asgi_server(env, workdir / f"server-{engine}.log") as url:
+        measure(url, cookie, conversations[:1], 1, 1)  # warm-up: the model loads
+        for width in widths:
+            chunk = conversations[used : used + args.rounds * width]
+            used += len(chunk)
+            results[width] = measure(url, cookie, chunk, width, args.rounds)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--widths", default="1,8,16")
+    parser.add_argument("--threads", type=int, default=0, help="0: one per core")
+    parser.add_argument("--skip-transformers", action="store_true")
+    args = parser.parse_args()
+    args.widths = [int(width) for width in args.widths.split(",")]
+    threads = args.threads or os.cpu_count() or 1
+    workdir = setup_django()
+
+    print(f"load_average_start: {os.getloadavg()[0]:.2f}")
+    print(f"threads: {threads}")
+    bare = bare_llamacpp(PROMPTS[0], args.tokens, args.rounds + 1, threads)
+    print(f"bare_llamacpp_tokens: {bare['tokens']}")
+    print(f"bare_llamacpp_tok_per_s: {bare['tok_s']:.2f}")
+    print(f"bare_llamacpp_ttft_ms: {bare['ttft_ms']:.1f}")
+    engines = ["llamacpp"] + ([] if args.skip_transformers else ["transformers"])
+    figures = {}
+    for engine in engines:
+        figures[engine] = served(engine, args, threads, workdir)
+        for width, result in figures[engine].items():
+            print(f"{engine}_{width}_tok_per_s: {result['tok_s']:.2f}")
+            print(f"{engine}_{width}_p95_ttft_ms: {result['p95_ttft_ms']:.1f}")
+    print(f"load_average_end: {os.getloadavg()[0]:.2f}")
+    llama = figures["llamacpp"]
+    single = llama[args.widths[0]]["tok_s"]
+    for width in args.widths[1:]:
+        print(f"llamacpp_{width}_vs_1: {llama[width]['tok_s'] / single:.3f}")
+    if "transformers" in figures:
+        today = figures["transformers"][args.widths[0]]["tok_s"]
+        print(f"llamacpp_vs_transformers_1: {single / today:.3f}")
+    print(f"engine_vs_llamacpp: {single / bare['tok_s']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
