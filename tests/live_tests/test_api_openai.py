@@ -93,7 +93,13 @@ async def test_it_answers_whole_and_stores_an_api_conversation(api, alice, alice
     assert reply.conversation.system_prompt == "Be brief."
     assert reply.prompt_messages == HELLO  # the exact prompt
     assert reply.model_version == "tiny-random-llama"
-    assert reply.sampling == {"temperature": 0, "top_p": 0.95, "max_new_tokens": 4, "seed": 7}
+    assert reply.sampling == {
+        "temperature": 0,
+        "top_p": 0.95,
+        "max_new_tokens": 4,
+        "seed": 7,
+        "no_repeat_ngram_size": 10,  # the loop rule it was written under (llm.sampling)
+    }
 
 
 async def test_it_streams_openai_chunks_ending_in_done(api, alice_key):
