@@ -114,7 +114,7 @@ async def test_it_ends_rows_of_an_unloaded_version_and_frees_its_context(
     """Unloading a version mid-reply ends its rows with an error and frees its context
     and adapter; base rows go on; a later request loads it again."""
     engine = versioned_engine
-    stream = engine.stream(version_ask("v2", adapters, 300, "Long story please"))
+    stream = engine.stream(version_ask("v2", adapters, 150, "Long story please"))
     base = asyncio.create_task(collect(engine, ask("Another long story", 40)))
     events = [await anext(stream) for _ in range(4)]  # Started + 3 tokens
     engine.call(lambda loaded: engine.versions.unload("v2")).result(timeout=30)
