@@ -12,8 +12,8 @@ from django.test import AsyncClient
 
 from chat import keys
 from chat.models import Message
-from live.api.openai import ENGINE_SCOPE_KEY
 from tests.documents_tests.conftest import MANUAL
+from tests.support.api import api_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,14 +22,8 @@ QUESTION = "How many months does the Kettle K-40 warranty last?"
 
 @pytest.fixture
 def api(tiny_engine) -> AsyncClient:
-    client = AsyncClient()
-    handler = client.handler
-
-    async def with_engine(scope, *args):
-        return await handler({**scope, ENGINE_SCOPE_KEY: tiny_engine}, *args)
-
-    client.handler = with_engine
-    return client
+    """A client whose requests reach the views with the engine, as config/asgi.py hands it."""
+    return api_client(tiny_engine)
 
 
 async def ask(api: AsyncClient, key: str, **fields) -> dict | list[dict]:

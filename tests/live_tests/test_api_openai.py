@@ -13,7 +13,7 @@ from django.test import AsyncClient
 from chat import keys
 from chat.models import ApiKey, Conversation, Message
 from feedback.models import PreferencePair, Rating
-from live.api.openai import ENGINE_SCOPE_KEY
+from tests.support.api import api_client
 from tests.support.factories import exchange
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,14 +30,7 @@ def alice_key(alice) -> str:
 @pytest.fixture
 def api(tiny_engine) -> AsyncClient:
     """A client whose requests reach the views with the engine, as config/asgi.py hands it."""
-    client = AsyncClient()
-    handler = client.handler
-
-    async def with_engine(scope, *args):
-        return await handler({**scope, ENGINE_SCOPE_KEY: tiny_engine}, *args)
-
-    client.handler = with_engine
-    return client
+    return api_client(tiny_engine)
 
 
 async def post(api: AsyncClient, url: str, body: object, key: str | None, **headers):

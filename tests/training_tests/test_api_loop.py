@@ -8,12 +8,12 @@ import json
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.test import AsyncClient, Client
+from django.test import Client
 
 from chat import keys
 from feedback.exports import export_rows
 from feedback.models import PreferencePair, Rating
-from live.api.openai import ENGINE_SCOPE_KEY
+from tests.support.api import api_client
 from tests.training_tests.test_pipeline import permissive_gate, run_once, tiny_training  # noqa: F401
 from training.services import base_version_ensure, version_activate
 
@@ -25,13 +25,7 @@ MESSAGES = [{"role": "user", "content": "What should I name my cat?"}]
 @pytest.fixture
 def api(tiny_engine, alice):
     """POSTs as alice's app: her key, the engine in the scope as config/asgi.py puts it."""
-    client, secret = AsyncClient(), keys.api_key_create(owner=alice).secret
-    handler = client.handler
-
-    async def with_engine(scope, *args):
-        return await handler({**scope, ENGINE_SCOPE_KEY: tiny_engine}, *args)
-
-    client.handler = with_engine
+    client, secret = api_client(tiny_engine), keys.api_key_create(owner=alice).secret
 
     def post(url: str, body: dict):
         response = async_to_sync(client.post)(
