@@ -87,6 +87,16 @@ def resolve_model_path(name: str, cache_dir: str | Path) -> str:
     return name
 
 
+def gguf_file_for(name: str) -> Path | None:
+    """The GGUF file ``CHAT_MODEL`` ``name`` is served from, or None if it has none
+    (``ModelNotFound`` when it names the embedded model and that is not installed)."""
+    if name in ("", EMBEDDED_MODEL):
+        return embedded_gguf_path()
+    if name.endswith(".gguf") and Path(name).is_file():
+        return Path(name)
+    return None
+
+
 def model_label(name: str | Path) -> str:
     """The name a model's replies record, from ``CHAT_MODEL`` or a path, without loading it."""
     if str(name) in ("", EMBEDDED_MODEL):

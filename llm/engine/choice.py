@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from llm.engine.llamacpp import LlamaCppEngine
-from llm.engine.llamacpp_model import gguf_file_for, load_llama_model
+from llm.engine.llamacpp_model import load_llama_model
 from llm.engine.local import LocalEngine
 from llm.engine.threaded import ThreadedEngine
-from llm.loading import ModelNotFound, load_model
+from llm.loading import ModelNotFound, gguf_file_for, load_model
 
 ENGINES = ("auto", "llamacpp", "transformers")
 

@@ -97,17 +97,15 @@ def base_gguf_for(base_model: str | Path) -> Path | None:
     A ``.gguf`` path is itself; the embedded model (``smollm2`` or the folder it
     was converted into) is the GGUF it ships as. Other folders and hub ids have none.
     """
-    from llm.loading import EMBEDDED_FOLDER_NAME, EMBEDDED_MODEL, ModelNotFound, embedded_gguf_path
+    from llm.loading import EMBEDDED_FOLDER_NAME, EMBEDDED_MODEL, ModelNotFound, gguf_file_for
 
     base = str(base_model)
-    if base.endswith(".gguf"):
-        return Path(base) if Path(base).is_file() else None
-    if base in ("", EMBEDDED_MODEL) or Path(base).name == EMBEDDED_FOLDER_NAME:
-        try:
-            return embedded_gguf_path()
-        except ModelNotFound:
-            return None
-    return None
+    if Path(base).name == EMBEDDED_FOLDER_NAME:
+        base = EMBEDDED_MODEL
+    try:
+        return gguf_file_for(base)
+    except ModelNotFound:
+        return None
 
 
 def ensure_gguf_lora(adapter_dir: str | Path, base_gguf: str | Path | None = None) -> Path:

@@ -24,7 +24,7 @@ import numpy as np
 from transformers import AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase
 
 from llm.engine.base import EngineError
-from llm.loading import EMBEDDED_MODEL, embedded_gguf_path, model_label, prepare_embedded_model
+from llm.loading import EMBEDDED_MODEL, gguf_file_for, model_label, prepare_embedded_model
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +49,6 @@ class LlamaModel:
         if self.pointer:
             llama_cpp.llama_model_free(self.pointer)
             self.pointer = None
-
-
-def gguf_file_for(name: str) -> Path | None:
-    """The GGUF file ``CHAT_MODEL`` ``name`` is served from, or None if it has none."""
-    if name in ("", EMBEDDED_MODEL):
-        return embedded_gguf_path()
-    if name.endswith(".gguf") and Path(name).is_file():
-        return Path(name)
-    return None
 
 
 def load_llama_model(name: str, cache_dir: str | Path, threads: int = 0) -> LlamaModel:
