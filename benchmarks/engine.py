@@ -13,8 +13,10 @@ time from sending to the last token, summed over each round of conversations; th
 first-token times are the p95 over the round's replies (bare: the median of its runs).
 llama.cpp slows down badly on busy cores: the load average is printed before and after.
 Ends with ``engine_vs_llamacpp: <LoopChat llama.cpp at 1 conversation ÷ bare llama.cpp>``.
+``--weights`` is ``LLAMACPP_WEIGHTS`` (the file as it is, or its Q8_0 / F16 copy):
+bare llama.cpp runs the same file as the engine.
 Usage: python benchmarks/engine.py [--tokens 64] [--rounds 2] [--widths 1,8,16]
-       [--threads 0] [--skip-transformers]
+       [--threads 0] [--weights file] [--skip-transformers]
 """
 
 from __future__ import annotations
@@ -31,11 +33,10 @@ from benchmarks.common import PROMPTS, make_user, server_env, setup_django  # no
 from benchmarks.concurrency import measure  # noqa: E402
 
 
-def bare_llamacpp(prompt: str, tokens: int, runs: int, threads: int) -> dict:
-    """llama-cpp-python's ``Llama``, one stream, as the engine configures llama.cpp."""
+def bare_llamacpp(prompt: str, tokens: int, runs: int, threads: int, path: Path) -> dict:
+    """llama-cpp-python's ``Llama`` on ``path``, one stream, as the engine configures
+    llama.cpp."""
     import llama_cpp
-
-    from llm.loading import embedded_gguf_path
 
     default_params = llama_cpp.llama_cpp.llama_model_default_params
 
@@ -47,7 +48,7 @@ def bare_llamacpp(prompt: str, tokens: int, runs: int, threads: int) -> dict:
     llama_cpp.llama_cpp.llama_model_default_params = params
     try:
         llama = llama_cpp.Llama(
-            model_path=str(embedded_gguf_path()),
+            model_path=str(path),
             n_ctx=4096,
             n_threads=threads,
             n_threads_batch=threads,
@@ -87,7 +88,12 @@ def served(engine: str, args, threads: int, workdir: Path) -> dict[int, dict]:
     widths = args.widths
     count = 1 + args.rounds * sum(widths)
     cookie, conversations = make_user(f"bench-{engine}", max_new_tokens=args.tokens, count=count)
-    env = server_env(CHAT_MODEL="smollm2", INFERENCE_ENGINE=engine, MODEL_THREADS=str(threads))
+    env = server_env(
+        CHAT_MODEL="smollm2",
+        INFERENCE_ENGINE=engine,
+        MODEL_THREADS=str(threads),
+        LLAMACPP_WEIGHTS=args.weights,
+    )
     results, used = {}, 1
     with asgi_server(env, workdir / f"server-{engine}.log") as url:
         measure(url, cookie, conversations[:1], 1, 1)  # warm-up: the model loads
@@ -104,15 +110,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--widths", default="1,8,16")
     parser.add_argument("--threads", type=int, default=0, help="0: one per core")
+    parser.add_argument("--weights", default=os.environ.get("LLAMACPP_WEIGHTS", "file"))
     parser.add_argument("--skip-transformers", action="store_true")
     args = parser.parse_args()
     args.widths = [int(width) for width in args.widths.split(",")]
     threads = args.threads or os.cpu_count() or 1
     workdir = setup_django()
+    from django.conf import settings
 
+    from llm.engine.llamacpp_model import served_gguf
+
+    gguf = served_gguf("smollm2", settings.MODEL_CACHE_DIR, args.weights)
     print(f"load_average_start: {os.getloadavg()[0]:.2f}")
     print(f"threads: {threads}")
-    bare = bare_llamacpp(PROMPTS[0], args.tokens, args.rounds + 1, threads)
+    print(f"weights: {args.weights} ({gguf.name})")
+    bare = bare_llamacpp(PROMPTS[0], args.tokens, args.rounds + 1, threads, gguf)
     print(f"bare_llamacpp_tokens: {bare['tokens']}")
     print(f"bare_llamacpp_tok_per_s: {bare['tok_s']:.2f}")
     print(f"bare_llamacpp_ttft_ms: {bare['ttft_ms']:.1f}")

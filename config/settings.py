@@ -200,6 +200,11 @@ MODEL_THREADS = env_int("MODEL_THREADS", 0)
 # folder or hub id; "auto" takes llama.cpp when CHAT_MODEL has a GGUF file (the
 # embedded smollm2, or a path ending in .gguf) and transformers otherwise.
 INFERENCE_ENGINE = env_str("INFERENCE_ENGINE", "auto")
+# What llama.cpp computes with: "file" (the GGUF as it is: the embedded Q4_1, the
+# fastest for one conversation), "q8_0" (a copy made once in MODEL_CACHE_DIR: the
+# most tokens a second from 8 conversations up) or "f16" (closest to the
+# transformers replies). docs/operating.md has the measured table.
+LLAMACPP_WEIGHTS = env_str("LLAMACPP_WEIGHTS", "file")
 # Where replies are generated: "local" runs the engine inside each web process;
 # "workers" streams from LoopChat's inference workers (python -m live.inference_worker)
 # at INFERENCE_WORKER_URLS, over the OpenAI protocol.

@@ -57,9 +57,10 @@ def local_engine(model: str | None = None) -> ThreadedEngine:
             device=settings.MODEL_DEVICE or None,
             threads=settings.MODEL_THREADS,
             max_batch_size=settings.ENGINE_MAX_BATCH_SIZE,
+            weights=settings.LLAMACPP_WEIGHTS,
         )
     except ValueError as error:
-        raise ImproperlyConfigured(f"INFERENCE_ENGINE: {error}") from error
+        raise ImproperlyConfigured(f"INFERENCE_ENGINE / LLAMACPP_WEIGHTS: {error}") from error
 
 
 def vllm_engine() -> OpenAIEngine:

@@ -292,6 +292,7 @@ def _serving_engine() -> Callable[[], Engine] | None:
         choice="llamacpp",
         cache_dir=settings.MODEL_CACHE_DIR,
         threads=settings.MODEL_THREADS,
+        weights=settings.LLAMACPP_WEIGHTS,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llm.engine.llamacpp import LlamaCppEngine
-from llm.engine.llamacpp_model import load_llama_model
+from llm.engine.llamacpp_model import check_weights, load_llama_model
 from llm.engine.local import LocalEngine
 from llm.engine.threaded import ThreadedEngine
 from llm.loading import ModelNotFound, gguf_file_for, load_model
@@ -39,11 +39,14 @@ def in_process_engine(
     device: str | None = None,
     threads: int = 0,
     max_batch_size: int = 16,
+    weights: str = "file",
 ) -> ThreadedEngine:
-    """The engine for ``model`` in this process. Nothing loads until it starts."""
+    """The engine for ``model`` in this process (``weights``: llama.cpp's, as
+    ``LLAMACPP_WEIGHTS``). Nothing loads until it starts."""
     if engine_kind(choice, model) == "llamacpp":
+        check_weights(weights)
         return LlamaCppEngine(
-            lambda: load_llama_model(model, cache_dir, threads=threads),
+            lambda: load_llama_model(model, cache_dir, threads=threads, weights=weights),
             max_batch_size=max_batch_size,
         )
     return LocalEngine(

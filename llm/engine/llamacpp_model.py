@@ -5,6 +5,12 @@ Hugging Face tokenizer of the same model (the embedded model's converted folder)
 so the chat template and the text are exactly the transformers engine's; the
 GGUF's token ids are the same ids (checked in the tests).
 
+``weights`` picks what llama.cpp computes with: the file as it is (the embedded
+model's Q4_1), or a Q8_0 or F16 copy of it, made once in the model cache
+(``llama_model_quantize``, under a second). Q4_1 has no batched matrix multiply on
+x86, so it is the fastest alone and the slowest together; docs/operating.md has
+the measured table.
+
 A context is one KV cache with room for ``cells`` tokens shared by up to
 ``sequences`` conversations (a unified cache: a conversation may use the whole
 window while others are short), and one LoRA adapter set: a model version.
@@ -13,9 +19,12 @@ window while others are short), and one LoRA adapter set: a model version.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import functools
+import hashlib
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +39,13 @@ logger = logging.getLogger(__name__)
 
 # Tokens llama.cpp computes at once (a longer decode call goes in pieces).
 DECODE_CHUNK = 512
+
+# LLAMACPP_WEIGHTS: the file as it is, or a copy in another tensor type.
+WEIGHTS = ("file", "q8_0", "f16")
+_FILE_TYPES = {
+    "q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0,
+    "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16,
+}
 
 
 @dataclass
@@ -51,15 +67,68 @@ class LlamaModel:
             self.pointer = None
 
 
-def load_llama_model(name: str, cache_dir: str | Path, threads: int = 0) -> LlamaModel:
-    """Load ``CHAT_MODEL`` ``name`` (the embedded model or a ``.gguf`` path) into llama.cpp.
+def check_weights(weights: str) -> str:
+    if weights not in WEIGHTS:
+        raise ValueError(f"the weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
+    return weights
 
-    ``threads`` 0 means one per core. Its tokenizer comes from the embedded model's
-    converted folder (made once, ~40 s) or from the GGUF file itself.
-    """
+
+def served_gguf(name: str, cache_dir: str | Path, weights: str = "file") -> Path:
+    """The GGUF file llama.cpp serves ``CHAT_MODEL`` ``name`` from, as ``weights`` says."""
     path = gguf_file_for(name)
     if path is None:
         raise EngineError(f"{name!r} has no GGUF file for llama.cpp")
+    if check_weights(weights) == "file":
+        return path
+    return _retyped_copy(path, weights, Path(cache_dir))
+
+
+def _retyped_copy(path: Path, weights: str, cache_dir: Path) -> Path:
+    """``path`` with its tensors in ``weights``' type, written once into ``cache_dir``
+    (named after the file, its size and time: a file replaced in place is redone)."""
+    stat = path.stat()
+    stamp = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+    target = cache_dir / f"{path.stem}-{hashlib.sha256(stamp).hexdigest()[:12]}.{weights}.gguf"
+    if target.exists():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    _backend_init()
+    with open(cache_dir / ".convert.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():
+            return target
+        logger.info("Writing %s as %s for llama.cpp (once)", path.name, weights)
+        handle, staging = tempfile.mkstemp(dir=cache_dir, prefix=".converting-", suffix=".gguf")
+        os.close(handle)
+        try:
+            params = llama_cpp.llama_model_quantize_default_params()
+            params.ftype = _FILE_TYPES[weights]
+            params.allow_requantize = True  # from Q4_1: its values, in a wider type
+            params.nthread = os.cpu_count() or 1
+            status = llama_cpp.llama_model_quantize(
+                str(path).encode(), staging.encode(), ctypes.byref(params)
+            )
+            if status != 0:
+                raise EngineError(f"llama.cpp could not write {path.name} as {weights}")
+            os.chmod(staging, 0o644)
+            os.rename(staging, target)
+        finally:
+            if os.path.exists(staging):
+                os.unlink(staging)
+    return target
+
+
+def load_llama_model(
+    name: str, cache_dir: str | Path, threads: int = 0, weights: str = "file"
+) -> LlamaModel:
+    """Load ``CHAT_MODEL`` ``name`` (the embedded model or a ``.gguf`` path) into llama.cpp.
+
+    ``threads`` 0 means one per core; ``weights`` (``LLAMACPP_WEIGHTS``) as in
+    ``served_gguf``. Its tokenizer comes from the embedded model's converted folder
+    (made once, ~40 s) or from the GGUF file itself.
+    """
+    source = gguf_file_for(name)
+    path = served_gguf(name, cache_dir, weights)
     _backend_init()
     params = llama_cpp.llama_model_default_params()
     # The extra buffer types put Q4 weights in AMX layout on CPUs that have it; its
@@ -69,7 +138,7 @@ def load_llama_model(name: str, cache_dir: str | Path, threads: int = 0) -> Llam
     if not pointer:
         raise EngineError(f"llama.cpp could not load {path}")
     vocab = llama_cpp.llama_model_get_vocab(pointer)
-    tokenizer, stop_ids = _tokenizer(name, path, cache_dir)
+    tokenizer, stop_ids = _tokenizer(name, source, cache_dir)
     return LlamaModel(
         pointer=pointer,
         tokenizer=tokenizer,

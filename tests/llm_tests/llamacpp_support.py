@@ -18,12 +18,12 @@ TEST_WINDOW = 256
 
 
 def start_llamacpp_engine(
-    cache_dir: Path, window: int | None = TEST_WINDOW, **options
+    cache_dir: Path, window: int | None = TEST_WINDOW, weights: str = "file", **options
 ) -> LlamaCppEngine:
     """A running engine on the embedded GGUF with one thread, ready to serve."""
 
     def load():
-        model = load_llama_model("smollm2", cache_dir, threads=1)
+        model = load_llama_model("smollm2", cache_dir, threads=1, weights=weights)
         if window:
             model.context_window = window
         return model

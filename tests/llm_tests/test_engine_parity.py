@@ -1,4 +1,5 @@
-"""A version's greedy replies from llama.cpp (Q4_1 + GGUF LoRA) and transformers (fp32 + PEFT).
+"""A version's greedy replies from llama.cpp (the Q4_1 file, or its F16 copy, + GGUF LoRA)
+and transformers (fp32 + PEFT).
 
 The two engines' logits differ by quantisation noise (tests/llm_tests/test_gguf_lora.py),
 so a greedy reply can only part where the top two tokens were nearly tied. Both
@@ -71,8 +72,8 @@ def transformers_greedy(peft_model, prompts: list[list[int]], stop: int):
     return replies, logits
 
 
-def llama_cpp_greedy(prompts: list[list[int]], stop: int, lora) -> list[list[int]]:
-    model = llama_cpp_model(lora)
+def llama_cpp_greedy(prompts: list[list[int]], stop: int, lora, path) -> list[list[int]]:
+    model = llama_cpp_model(lora, path=path)
     replies = []
     try:
         for ids in prompts:
@@ -108,16 +109,25 @@ def compare(ours, theirs, logits, prompts: tuple[str, ...]) -> Comparison:
     return Comparison(replies=len(ours), partings=partings)
 
 
+@pytest.fixture(scope="module", params=["file", "f16"])
+def weights(request) -> str:
+    """LLAMACPP_WEIGHTS: the Q4_1 file as it is, or its F16 copy."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def comparisons(smollm2_dir, tmp_path_factory) -> dict[str, Comparison]:
+def comparisons(smollm2_dir, tmp_path_factory, weights) -> dict[str, Comparison]:
     pytest.importorskip("llama_cpp")
     import torch
     from transformers import AutoTokenizer
+
+    from llm.engine.llamacpp_model import served_gguf
 
     torch.set_num_threads(1)
     folder = tmp_path_factory.mktemp("parity-lora")
     peft_model = random_peft_adapter(smollm2_dir, folder, std=LORA_B_STD)
     gguf = adapter_to_gguf(folder)
+    served = served_gguf("smollm2", tmp_path_factory.mktemp("parity-weights"), weights)
     tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
     stop = tokenizer.convert_tokens_to_ids("<|im_end|>")
     prompts = [
@@ -138,23 +148,27 @@ def comparisons(smollm2_dir, tmp_path_factory) -> dict[str, Comparison]:
                 ours, logits = transformers_greedy(peft_model, prompts, stop)
         else:
             ours, logits = transformers_greedy(peft_model, prompts, stop)
-        theirs = llama_cpp_greedy(prompts, stop, lora)
+        theirs = llama_cpp_greedy(prompts, stop, lora, served)
         result[name] = compare(ours, theirs, logits, PROMPTS)
     return result
 
 
-def test_most_greedy_replies_are_the_same_token_for_token(comparisons):
-    """Measured 2026-12-05 on the ten regression prompts, 24 tokens: the base's replies
-    were llama.cpp's on 7 of 10, the version's on 7 of 10 too (short of the nine
-    in ten issue #22 hoped for; every parting at a near-tie, see the next test)."""
+# Measured 2026-12-05 on the ten regression prompts, 24 tokens. The Q4_1 file: the
+# base's replies were transformers' on 7 of 10, the version's on 7 of 10 too (short of
+# the nine in ten issue #22 hoped for). Its F16 copy: 9 of 10 and 10 of 10. Q4_1's
+# matrix products quantise the activations to 8 bits; F16 keeps 11 bits of both.
+AGREEMENT = {"file": 0.6, "f16": 0.9}
+
+
+def test_most_greedy_replies_are_the_same_token_for_token(comparisons, weights):
     figures = {name: comparison.agreement for name, comparison in comparisons.items()}
     partings = {
         name: [(p.prompt, p.position, round(p.margin, 3)) for p in comparison.partings]
         for name, comparison in comparisons.items()
     }
-    print(f"\nagreement {figures}\npartings {partings}")
-    assert figures["version"] >= 0.6, partings
-    assert figures["base"] >= 0.6, partings
+    print(f"\n{weights}: agreement {figures}\npartings {partings}")
+    assert figures["version"] >= AGREEMENT[weights], partings
+    assert figures["base"] >= AGREEMENT[weights], partings
 
 
 def test_replies_part_only_where_the_top_two_tokens_were_nearly_tied(comparisons):

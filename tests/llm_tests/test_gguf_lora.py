@@ -295,8 +295,9 @@ def transformers_logits(peft_model, ids: list[int]) -> tuple[np.ndarray, np.ndar
     return base, adapted
 
 
-def llama_cpp_model(lora: Path | None = None, logits_all: bool = True):
-    """The embedded GGUF in llama-cpp-python, one thread, with ``lora`` applied if given."""
+def llama_cpp_model(lora: Path | None = None, logits_all: bool = True, path: Path | None = None):
+    """The embedded GGUF (or ``path``) in llama-cpp-python, one thread, with ``lora``
+    applied if given."""
     import llama_cpp
 
     # As the engine does (llm/engine/llamacpp_model.py): AMX's repacked Q4 matmul crashes.
@@ -310,7 +311,7 @@ def llama_cpp_model(lora: Path | None = None, logits_all: bool = True):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(llama_cpp.llama_cpp, "llama_model_default_params", params)
         return llama_cpp.Llama(
-            model_path=str(embedded_gguf_path()),
+            model_path=str(path or embedded_gguf_path()),
             lora_path=str(lora) if lora else None,
             n_ctx=512,
             n_batch=512,
