@@ -69,9 +69,9 @@ class _Prepared:
     user_message: Message
     serving: Serving
 
-    @property
+    @functools.cached_property
     def model(self) -> str:
-        """The served version's name, as its replies record it."""
+        """The served version's name, as its replies record it (named in every chunk)."""
         return self.serving.version or model_label(settings.CHAT_MODEL)
 
 
