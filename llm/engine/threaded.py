@@ -155,10 +155,15 @@ class ThreadedEngine(Engine):
         if self._state is EngineState.FAILED:
             raise EngineError(f"the model failed to load: {self._error}")
 
-    def close(self) -> None:
-        """End the engine thread; requests it still holds finish as cancelled."""
+    def close(self, timeout: float = 60.0) -> None:
+        """End the engine thread and wait (up to ``timeout`` seconds: a load or a step
+        in progress ends first) until it has freed the model; requests it still
+        holds finish as cancelled."""
         self._closed = True
         self._inbox.put(_CLOSE)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
         if self._closed:

@@ -267,3 +267,17 @@ async def test_it_reports_a_failed_load_to_wait_ready_and_every_request(broken_e
     assert "failed to load" in finished(events).error
     with pytest.raises(EngineError):
         broken_engine.call(lambda loaded: None).result(timeout=30)
+
+
+def test_close_returns_once_the_model_is_freed(model_cache_dir):
+    """close() waits for the engine thread to free the GGUF and its contexts (a
+    process that exits right after, or the gate's next stage, finds nothing held);
+    a request after it is refused at once."""
+    engine = start_llamacpp_engine(model_cache_dir)
+    model = engine.loaded
+    engine.close()
+    assert not engine._thread.is_alive()
+    assert model.pointer is None
+    events = asyncio.run(collect(engine, ask("Hello", 4)))
+    assert finished(events).finish_reason is FinishReason.ERROR
+    engine.close()  # again: nothing left to wait for
