@@ -200,11 +200,12 @@ MODEL_THREADS = env_int("MODEL_THREADS", 0)
 # folder or hub id; "auto" takes llama.cpp when CHAT_MODEL has a GGUF file (the
 # embedded smollm2, or a path ending in .gguf) and transformers otherwise.
 INFERENCE_ENGINE = env_str("INFERENCE_ENGINE", "auto")
-# What llama.cpp computes with: "file" (the GGUF as it is: the embedded Q4_1, the
-# fastest for one conversation), "q8_0" (a copy made once in MODEL_CACHE_DIR: the
-# most tokens a second from 8 conversations up) or "f16" (closest to the
-# transformers replies). docs/operating.md has the measured table.
-LLAMACPP_WEIGHTS = env_str("LLAMACPP_WEIGHTS", "file")
+# What llama.cpp computes with: "f16" (default: an F16 copy of the GGUF, made once
+# in MODEL_CACHE_DIR; its replies are the transformers model's, so a trained
+# version shows users what training taught), "q8_0" (a Q8_0 copy: the most tokens
+# a second from 8 conversations up) or "file" (the GGUF as it is: the embedded
+# Q4_1, the fastest for one conversation). docs/operating.md has the measured table.
+LLAMACPP_WEIGHTS = env_str("LLAMACPP_WEIGHTS", "f16")
 # Where replies are generated: "local" runs the engine inside each web process;
 # "workers" streams from LoopChat's inference workers (python -m live.inference_worker)
 # at INFERENCE_WORKER_URLS, over the OpenAI protocol.

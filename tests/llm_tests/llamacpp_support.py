@@ -20,7 +20,13 @@ TEST_WINDOW = 256
 def start_llamacpp_engine(
     cache_dir: Path, window: int | None = TEST_WINDOW, weights: str = "file", **options
 ) -> LlamaCppEngine:
-    """A running engine on the embedded GGUF with one thread, ready to serve."""
+    """A running engine on the embedded GGUF with one thread, ready to serve.
+
+    The engine's own tests run on the Q4_1 file as it is: llama.cpp has one Q4_1
+    kernel for a token and for a prompt, so served logits equal bare llama.cpp's
+    exactly. An F16 model (LLAMACPP_WEIGHTS' default) takes a prompt through a
+    matrix multiply and a token through dot products, ~0.03 apart; the weights'
+    own tests cover it (test_llamacpp_weights.py, the learning tests)."""
 
     def load():
         model = load_llama_model("smollm2", cache_dir, threads=1, weights=weights)
