@@ -1,6 +1,8 @@
 """Streaming overhead: bare ``model.generate`` against the same reply over the websocket.
 
-Same model, same prompt, greedy decoding, same number of new tokens. Prints the
+Same model, same prompt, greedy decoding, same number of new tokens, on the
+transformers engine (the server is told so: llama.cpp, the embedded model's
+default, is compared with bare llama.cpp by benchmarks/engine.py). Prints the
 figures one per line and ends with ``stream_ratio: <ws tok/s / bare tok/s>``.
 Usage: python benchmarks/streaming.py [--tokens 64] [--runs 3] [--model smollm2]
 """
@@ -85,7 +87,10 @@ def main() -> None:
     prompt = PROMPTS[0]
     bare = bare_generate(args.model, prompt, args.tokens, args.runs)
     cookie, conversations = make_user("bench", max_new_tokens=args.tokens, count=args.runs + 1)
-    with asgi_server(server_env(CHAT_MODEL=args.model), workdir / "server.log") as url:
+    # The transformers engine, as bare generate: llama.cpp's websocket against bare
+    # llama.cpp is benchmarks/engine.py's engine_vs_llamacpp.
+    env = server_env(CHAT_MODEL=args.model, INFERENCE_ENGINE="transformers")
+    with asgi_server(env, workdir / "server.log") as url:
         runs = [
             asyncio.run(websocket_reply(url, cookie, conversation.pk, prompt))
             for conversation in conversations
