@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from llm.engine.base import Engine
 from llm.engine.choice import engine_kind, in_process_engine
-from llm.engine.gguf_lora import adapter_to_gguf, base_gguf_for
+from llm.engine.gguf_lora import base_gguf_for, ensure_gguf_lora
 from llm.evaluation import GateReport, evaluate_candidate, evaluate_reward_model
 from llm.evaluation.reward import evaluate_thumbs_reward_model
 from llm.loading import resolve_model_path
@@ -340,16 +340,17 @@ def _register(run: TrainingRun, candidate: Candidate, stages: list[str]) -> None
 def _write_gguf_adapter(adapter_dir: Path) -> None:
     """Also write the adapter as a GGUF LoRA when the base is served from a GGUF file.
 
-    So the llama.cpp engine hot-loads the version without converting it first. A
-    conversion that fails or is refused is logged and the version registers all the
-    same: the transformers engine serves it, and llama.cpp converts it on first use
-    (ensure_gguf_lora), where a refusal fails that load with the same message.
+    So the llama.cpp engine hot-loads the version without converting it first (the
+    file the gate's llama.cpp replies already wrote is kept). A conversion that fails
+    or is refused is logged and the version registers all the same: the transformers
+    engine serves it, and llama.cpp converts it on first use (ensure_gguf_lora), where
+    a refusal fails that load with the same message.
     """
-    base_gguf = base_gguf_for(_base_model_path())
+    base_gguf = base_gguf_for(settings.CHAT_MODEL)  # the embedded model or a .gguf path
     if base_gguf is None:  # a plain Hugging Face folder (the tests' tiny model): no llama.cpp
         return
     try:
-        adapter_to_gguf(adapter_dir, base_gguf=base_gguf)
+        ensure_gguf_lora(adapter_dir, base_gguf=base_gguf)
     except Exception:  # noqa: BLE001 - a version must not be lost for want of a second format
         logger.exception(
             "no GGUF LoRA written for %s (llama.cpp tries again when it loads it)", adapter_dir

@@ -76,3 +76,27 @@ def test_a_refused_conversion_is_logged_and_the_version_still_registers(versions
     assert version.status == ModelVersion.Status.REJECTED
     assert not gguf_lora_path(version.adapter_path).exists()
     assert "no GGUF LoRA written" in caplog.text and "DoRA" in caplog.text
+
+
+def test_a_gguf_path_base_gets_its_gguf_lora_too(versions, tmp_path):
+    """CHAT_MODEL naming a .gguf file: the adapter is written for that file."""
+    from llm.loading import embedded_gguf_path
+
+    model = tmp_path / "mine.gguf"
+    model.symlink_to(embedded_gguf_path())
+    version = register(versions, str(model))
+    assert gguf_lora_path(version.adapter_path).stat().st_size > 0
+
+
+def test_a_gguf_lora_the_gate_already_wrote_is_kept(versions):
+    """The gate's llama.cpp replies converted the candidate first: registration keeps
+    that file instead of writing it again (a rewrite is a new file, renamed in)."""
+    from llm.engine.gguf_lora import ensure_gguf_lora
+
+    run = runs.training_run_create(trigger="manual")
+    versions.CHAT_MODEL = "smollm2"
+    judged = candidate(versions.MODEL_VERSIONS_DIR, f"run-{run.pk}-dpo")
+    written = ensure_gguf_lora(judged.path / "adapter").stat()  # as the gate's engine does
+    pipeline._register(run, judged, ["dpo"])
+    kept = gguf_lora_path(judged.path / "adapter").stat()
+    assert (kept.st_ino, kept.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
