@@ -125,9 +125,7 @@ def converted_gguf_folder(gguf_file: Path, cache_dir: str | Path, folder: str = 
     atomically by rename.
     """
     if not folder:
-        stat = gguf_file.stat()
-        stamp = f"{gguf_file.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()
-        folder = f"{gguf_file.stem}-{hashlib.sha256(stamp).hexdigest()[:12]}"
+        folder = f"{gguf_file.stem}-{file_stamp(gguf_file)}"
     target = Path(cache_dir) / folder
     if (target / "config.json").exists():
         return target
@@ -137,6 +135,14 @@ def converted_gguf_folder(gguf_file: Path, cache_dir: str | Path, folder: str = 
         if not (target / "config.json").exists():
             _convert_gguf(gguf_file, target)
     return target
+
+
+def file_stamp(path: Path) -> str:
+    """A short name for this file as it is now: its path, size and time hashed (a copy
+    made from it and named so is remade when the file is replaced in place)."""
+    stat = path.stat()
+    stamp = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+    return hashlib.sha256(stamp).hexdigest()[:12]
 
 
 def _convert_gguf(gguf_file: Path, target: Path) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import functools
-import hashlib
 import logging
 import os
 import tempfile
@@ -33,7 +32,13 @@ import numpy as np
 from transformers import AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase
 
 from llm.engine.base import EngineError
-from llm.loading import EMBEDDED_MODEL, gguf_file_for, model_label, prepare_embedded_model
+from llm.loading import (
+    EMBEDDED_MODEL,
+    file_stamp,
+    gguf_file_for,
+    model_label,
+    prepare_embedded_model,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +91,7 @@ def served_gguf(name: str, cache_dir: str | Path, weights: str = "file") -> Path
 def _retyped_copy(path: Path, weights: str, cache_dir: Path) -> Path:
     """``path`` with its tensors in ``weights``' type, written once into ``cache_dir``
     (named after the file, its size and time: a file replaced in place is redone)."""
-    stat = path.stat()
-    stamp = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()
-    target = cache_dir / f"{path.stem}-{hashlib.sha256(stamp).hexdigest()[:12]}.{weights}.gguf"
+    target = cache_dir / f"{path.stem}-{file_stamp(path)}.{weights}.gguf"
     if target.exists():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
