@@ -105,8 +105,13 @@ def approve_all(staff) -> int:
 
 
 def gate_checks(run: TrainingRun) -> list[tuple]:
+    """The gate's checks, the failed ones first with what they saw (a rejection says why)."""
     report = run.version.gate_report if run.version else {}
-    return [(c["name"], c["passed"], c["value"], c["threshold"]) for c in report.get("checks", [])]
+    checks = sorted(report.get("checks", []), key=lambda check: check["passed"])
+    return [
+        (c["name"], c["passed"], c["value"], c["threshold"], "" if c["passed"] else c.get("detail"))
+        for c in checks
+    ]
 
 
 def trait_rate(replies: list[Message]) -> float:
