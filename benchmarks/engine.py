@@ -13,10 +13,10 @@ time from sending to the last token, summed over each round of conversations; th
 first-token times are the p95 over the round's replies (bare: the median of its runs).
 llama.cpp slows down badly on busy cores: the load average is printed before and after.
 Ends with ``engine_vs_llamacpp: <LoopChat llama.cpp at 1 conversation ÷ bare llama.cpp>``.
-``--weights`` is ``LLAMACPP_WEIGHTS`` (the file as it is, or its Q8_0 / F16 copy):
-bare llama.cpp runs the same file as the engine.
+``--weights`` is ``LLAMACPP_WEIGHTS`` (default: the setting's, F16; or the file as it
+is, or its Q8_0 copy): bare llama.cpp runs the same file as the engine.
 Usage: python benchmarks/engine.py [--tokens 64] [--rounds 2] [--widths 1,8,16]
-       [--threads 0] [--weights file] [--skip-transformers]
+       [--threads 0] [--weights f16] [--skip-transformers]
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--widths", default="1,8,16")
     parser.add_argument("--threads", type=int, default=0, help="0: one per core")
-    parser.add_argument("--weights", default=os.environ.get("LLAMACPP_WEIGHTS", "file"))
+    parser.add_argument("--weights", help="file, q8_0 or f16 (default: LLAMACPP_WEIGHTS')")
     parser.add_argument("--skip-transformers", action="store_true")
     args = parser.parse_args()
     args.widths = [int(width) for width in args.widths.split(",")]
@@ -120,6 +120,7 @@ def main() -> None:
 
     from llm.engine.llamacpp_model import served_gguf
 
+    args.weights = args.weights or settings.LLAMACPP_WEIGHTS
     gguf = served_gguf("smollm2", settings.MODEL_CACHE_DIR, args.weights)
     print(f"load_average_start: {os.getloadavg()[0]:.2f}")
     print(f"threads: {threads}")
