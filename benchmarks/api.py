@@ -5,6 +5,13 @@ Same model, prompts and greedy decoding; 1 and 8 concurrent clients; the API and
 the engine take turns round by round, so both see the same machine ("one window").
 Prints tok/s (all clients together) and first-token times, and ends with
 ``api_stream_ratio: <API tok/s ÷ engine tok/s>`` (the geometric mean over 1 and 8).
+
+The client shares the server's two cores here, and every millisecond it spends
+is taken from llama.cpp's threads; an app's client runs on its own machine. So the
+headline client reads the stream off the socket (HTTP/1.1 chunks, JSON parsed only
+for the first text and the usage), about a third of httpx's CPU per event. The
+same rounds through httpx are printed too (``api_httpx_*``), as the figure a
+client on this very machine would see.
 Usage: python benchmarks/api.py [--tokens 64] [--rounds 4] [--model smollm2]
 """
 
@@ -17,6 +24,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import PROMPTS, make_user, server_env, setup_django  # noqa: E402
@@ -40,8 +48,8 @@ async def engine_reply(engine, prompt: str, tokens: int) -> dict:
     return {"tokens": count, "ttft": (first or time.perf_counter()) - start}
 
 
-async def api_reply(client, url: str, key: str, prompt: str, tokens: int) -> dict:
-    body = {
+def completion_body(prompt: str, tokens: int) -> dict:
+    return {
         "model": "loopchat",
         "messages": [{"role": "user", "content": prompt}],
         "max_tokens": tokens,
@@ -49,6 +57,44 @@ async def api_reply(client, url: str, key: str, prompt: str, tokens: int) -> dic
         "stream": True,
         "stream_options": {"include_usage": True},
     }
+
+
+async def api_reply(url: str, key: str, prompt: str, tokens: int) -> dict:
+    """One streamed completion read straight off the socket."""
+    address = urlsplit(url)
+    body = json.dumps(completion_body(prompt, tokens)).encode()
+    start, first, usage = time.perf_counter(), None, None
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:
+        writer.write(
+            f"POST /v1/chat/completions HTTP/1.1\r\nHost: {address.netloc}\r\n"
+            f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"the API answered {head!r}")
+        while size := int((await reader.readline()).split(b";")[0], 16):  # chunked
+            data = await reader.readexactly(size + 2)
+            if first is None and _has_text(data):
+                first = time.perf_counter()
+            if b'"usage": {' in data:
+                usage = data
+    finally:
+        writer.close()
+    chunk = json.loads(usage.split(b"data: ", 1)[1].split(b"\n", 1)[0])
+    count = chunk["usage"]["completion_tokens"]
+    return {"tokens": count, "ttft": (first or time.perf_counter()) - start}
+
+
+def _has_text(data: bytes) -> bool:
+    events = [line for line in data.split(b"\n") if line.startswith(b"data: {")]
+    return any(json.loads(event[6:])["choices"][0]["delta"].get("content") for event in events)
+
+
+async def api_httpx_reply(client, url: str, key: str, prompt: str, tokens: int) -> dict:
+    body = completion_body(prompt, tokens)
     headers = {"Authorization": f"Bearer {key}"}
     start, first, count = time.perf_counter(), None, 0
     async with client.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers) as r:
@@ -77,11 +123,12 @@ async def one_round(reply, clients: int) -> dict:
 async def measure(engine, url: str, key: str, tokens: int, rounds: int) -> dict:
     import httpx
 
-    figures = {(side, n): [] for side in ("engine", "api") for n in CONCURRENCY}
+    figures = {(side, n): [] for side in ("engine", "api", "api_httpx") for n in CONCURRENCY}
     async with httpx.AsyncClient(timeout=600) as client:
         sides = {
             "engine": lambda prompt: engine_reply(engine, prompt, tokens),
-            "api": lambda prompt: api_reply(client, url, key, prompt, tokens),
+            "api": lambda prompt: api_reply(url, key, prompt, tokens),
+            "api_httpx": lambda prompt: api_httpx_reply(client, url, key, prompt, tokens),
         }
         for number in range(rounds + 1):  # the first round warms both up
             for clients in CONCURRENCY:
@@ -126,6 +173,10 @@ def main() -> None:
         print(f"engine_ttft_ms_{clients}: {direct['ttft_ms']:.1f}")
         print(f"api_ttft_ms_{clients}: {api['ttft_ms']:.1f}")
         print(f"api_ratio_{clients}: {ratios[-1]:.3f}")
+        through_httpx = figures["api_httpx", clients]
+        print(f"api_httpx_tok_per_s_{clients}: {through_httpx['tok_s']:.2f}")
+        print(f"api_httpx_ttft_ms_{clients}: {through_httpx['ttft_ms']:.1f}")
+        print(f"api_httpx_ratio_{clients}: {through_httpx['tok_s'] / direct['tok_s']:.3f}")
     print(f"api_stream_ratio: {statistics.geometric_mean(ratios):.3f}")
 
 

@@ -1,10 +1,19 @@
-"""The prompt chain: system prompt + conversation history + the new message."""
+"""The prompt chain: system prompt + conversation history + the new message.
+
+A reply is two LangChain steps: ``reply_prompt`` (a chat prompt template) turns the
+inputs into messages, and ``reply_model`` (the engine's chat model) streams the
+answer to them. They are run one after the other rather than piped into one
+``RunnableSequence``: a sequence's stream wraps every token in a task of its own
+and adds each chunk to a running total for its callbacks, which together cost
+more of the event loop per token than the rest of the chat model (measured in
+benchmarks/api.py's notes, docs/operating.md).
+"""
 
 from __future__ import annotations
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.prompt_values import PromptValue
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
-from langchain_core.runnables import Runnable, RunnableLambda
 
 from chat.models import Conversation, Message
 from llm.chat_model import EngineChatModel
@@ -19,16 +28,21 @@ _WITHOUT_SYSTEM = ChatPromptTemplate.from_messages(
 )
 
 
-def reply_chain(
-    *, engine: Engine, conversation: Conversation, serving: Serving = BASE, seed: int | None = None
-) -> Runnable:
-    """A runnable taking ``{"system_prompt", "history", "input"}`` and streaming a reply
-    (``seed``: the same one repeats a sampled reply, where the engine honours it).
+def reply_prompt(inputs: dict) -> PromptValue:
+    """The messages for ``{"system_prompt", "history", "input"}``: the inputs come from
+    ``chain_inputs``, grounded on the conversation's documents by
+    ``live.grounding.grounding_step`` first."""
+    template = _WITH_SYSTEM if inputs["system_prompt"].strip() else _WITHOUT_SYSTEM
+    return template.invoke(inputs)
 
-    Its inputs come from ``chain_inputs``, grounded on the conversation's
-    documents by ``live.grounding.grounding_step`` first.
-    """
-    model = EngineChatModel(
+
+def reply_model(
+    *, engine: Engine, conversation: Conversation, serving: Serving = BASE, seed: int | None = None
+) -> EngineChatModel:
+    """The chat model that writes the reply with the conversation's settings and the
+    served version (``seed``: the same one repeats a sampled reply, where the engine
+    honours it)."""
+    return EngineChatModel(
         engine=engine,
         version=serving.version,
         adapter_path=serving.adapter_path,
@@ -37,16 +51,10 @@ def reply_chain(
         max_new_tokens=conversation.max_new_tokens,
         seed=seed,
     )
-    return RunnableLambda(_prompt_for, name="prompt") | model
-
-
-def _prompt_for(inputs: dict) -> Runnable:
-    """The template for these inputs (a runnable returned here is run on them)."""
-    return _WITH_SYSTEM if inputs["system_prompt"].strip() else _WITHOUT_SYSTEM
 
 
 def chain_inputs(*, conversation: Conversation, path: list[Message]) -> dict:
-    """Inputs for ``reply_chain`` from the branch ending in the user's message."""
+    """Inputs for ``reply_prompt`` from the branch ending in the user's message."""
     *earlier, newest = path
     return {
         "system_prompt": conversation.system_prompt,

@@ -24,7 +24,7 @@ from langchain_core.messages import AIMessageChunk
 from chat import selectors, services
 from chat.models import Conversation, Message
 from chat.serializers import message_data
-from live.chain import chain_inputs, reply_chain
+from live.chain import chain_inputs, reply_model, reply_prompt
 from live.frames import nonce_field
 from live.grounding import grounding_step
 from live.liveness import process_identity
@@ -207,8 +207,8 @@ async def _generate(
     elif inputs.get("unmatched"):
         # The library was searched and held nothing on this: the user is told so.
         await send({"type": "sources", "message": reply.pk, "sources": [], "matched": False})
-    chain = reply_chain(engine=engine, conversation=conversation, serving=serving, seed=seed)
-    chunks = chain.astream(inputs)
+    model = reply_model(engine=engine, conversation=conversation, serving=serving, seed=seed)
+    chunks = model.astream(reply_prompt(inputs))
     async with aclosing(chunks):  # leaving early (ClientGone, a stop sequence) ends it now
         async for chunk in chunks:
             if await _on_chunk(chunk, reply, progress, send):

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
+from asgiref.sync import iscoroutinefunction
 from django.contrib.auth import get_user_model
+from django.http import HttpResponse
+from django.test import RequestFactory
 from django.urls import reverse
 
 from chat import services
+from config.static import StaticFiles
 from feedback.models import FeedbackProfile
 
 pytestmark = pytest.mark.django_db
@@ -124,6 +131,35 @@ def test_it_serves_the_vendored_libraries_with_their_licenses(client):
         response = client.get(f"/static/{path}")
         assert response.status_code == 200
         assert header in b"".join(response.streaming_content)[:400]
+
+
+async def test_static_files_are_served_on_the_async_stack_too(async_client):
+    response = await async_client.get("/static/vendor/marked.min.js")
+    assert response.status_code == 200
+    assert b"marked v" in b"".join(response.streaming_content)[:400]
+    missing = await async_client.get("/static/vendor/no-such-file.js")
+    assert missing.status_code == 404
+
+
+def test_the_static_middleware_leaves_other_requests_on_the_event_loop():
+    """WhiteNoise's own middleware is sync only: each request (a streamed completion
+    too) would hop to a thread and back for the view."""
+    threads = []
+
+    async def view(request):
+        threads.append(threading.get_ident())
+        return HttpResponse("ok")
+
+    middleware = StaticFiles(view)
+    assert iscoroutinefunction(middleware)
+
+    async def request():
+        response = await middleware(RequestFactory().get("/v1/models"))
+        return response, threading.get_ident()
+
+    response, loop_thread = asyncio.run(request())
+    assert response.content == b"ok"
+    assert threads == [loop_thread]
 
 
 def test_the_chat_page_links_staff_tools_to_staff_and_the_arena_to_who_opted_in(
