@@ -3,16 +3,21 @@ HTTP against the same replies streamed straight from an engine in this process.
 
 Same model, prompts and greedy decoding; 1 and 8 concurrent clients; the API and
 the engine take turns round by round, so both see the same machine ("one window").
-Prints tok/s (all clients together) and first-token times, and ends with
+The replies are the model's own, at their own length (capped at ``--tokens``, 256:
+most of the eight prompts end by themselves at 90 to 290 tokens), and a lone
+client's prompt changes round by round.
+Prints tok/s (all clients together, over all rounds) and the median first-token
+time, and ends with
 ``api_stream_ratio: <API tok/s ÷ engine tok/s>`` (the geometric mean over 1 and 8).
 
 The client shares the server's two cores here, and every millisecond it spends
 is taken from llama.cpp's threads; an app's client runs on its own machine. So the
-headline client reads the stream off the socket (HTTP/1.1 chunks, JSON parsed only
-for the first text and the usage), about a third of httpx's CPU per event. The
+headline client reads the stream as it arrives off the socket (one callback per
+event, the JSON parsed once the reply has ended), a small part of httpx's CPU per
+event. The
 same rounds through httpx are printed too (``api_httpx_*``), as the figure a
 client on this very machine would see.
-Usage: python benchmarks/api.py [--tokens 64] [--rounds 4] [--model smollm2]
+Usage: python benchmarks/api.py [--tokens 256] [--rounds 4] [--model smollm2]
 """
 
 from __future__ import annotations
@@ -60,37 +65,66 @@ def completion_body(prompt: str, tokens: int) -> dict:
 
 
 async def api_reply(url: str, key: str, prompt: str, tokens: int) -> dict:
-    """One streamed completion read straight off the socket."""
+    """One streamed completion, read as it arrives off the socket."""
     address = urlsplit(url)
     body = json.dumps(completion_body(prompt, tokens)).encode()
-    start, first, usage = time.perf_counter(), None, None
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
-    try:
-        writer.write(
-            f"POST /v1/chat/completions HTTP/1.1\r\nHost: {address.netloc}\r\n"
-            f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-            + body
-        )
-        head = await reader.readuntil(b"\r\n\r\n")
-        if not head.startswith(b"HTTP/1.1 200"):
-            raise RuntimeError(f"the API answered {head!r}")
-        while size := int((await reader.readline()).split(b";")[0], 16):  # chunked
-            data = await reader.readexactly(size + 2)
-            if first is None and _has_text(data):
-                first = time.perf_counter()
-            if b'"usage": {' in data:
-                usage = data
-    finally:
-        writer.close()
-    chunk = json.loads(usage.split(b"data: ", 1)[1].split(b"\n", 1)[0])
-    count = chunk["usage"]["completion_tokens"]
-    return {"tokens": count, "ttft": (first or time.perf_counter()) - start}
+    request = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {address.netloc}\r\n"
+        f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+    loop = asyncio.get_running_loop()
+    start = time.perf_counter()
+    _, reading = await loop.create_connection(
+        lambda: _StreamReading(request, loop), address.hostname, address.port
+    )
+    await reading.closed
+    head, _, chunked = bytes(reading.received).partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"the API answered {head[:200]!r}")
+    events = [
+        json.loads(line.removeprefix(b"data: "))
+        for line in _dechunked(chunked).split(b"\n")
+        if line.startswith(b"data: {")
+    ]
+    errors = [event["error"] for event in events if "error" in event]
+    if errors or reading.first is None:
+        raise RuntimeError(f"the API streamed no text: {errors}")
+    count = next(event["usage"] for event in events if event.get("usage"))["completion_tokens"]
+    return {"tokens": count, "ttft": reading.first - start}
 
 
-def _has_text(data: bytes) -> bool:
-    events = [line for line in data.split(b"\n") if line.startswith(b"data: {")]
-    return any(json.loads(event[6:])["choices"][0]["delta"].get("content") for event in events)
+class _StreamReading(asyncio.Protocol):
+    """Keeps what arrives and notes when the first reply text did (a text delta;
+    the role's delta before it is empty); the server closes when the reply ends."""
+
+    def __init__(self, request: bytes, loop: asyncio.AbstractEventLoop):
+        self.request, self.received, self.first = request, bytearray(), None
+        self.closed = loop.create_future()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        if self.first is None and _TEXT_DELTA in data and _EMPTY_DELTA not in data:
+            self.first = time.perf_counter()
+        self.received += data
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed.set_result(None)
+
+
+_TEXT_DELTA, _EMPTY_DELTA = b'"delta": {"content": "', b'"delta": {"content": ""'
+
+
+def _dechunked(body: bytes) -> bytes:
+    """An HTTP/1.1 chunked body's content."""
+    content, at = bytearray(), 0
+    while size := int(body[at : body.index(b"\r\n", at)].split(b";")[0], 16):
+        at = body.index(b"\r\n", at) + 2
+        content += body[at : at + size]
+        at += size + 2
+    return bytes(content)
 
 
 async def api_httpx_reply(client, url: str, key: str, prompt: str, tokens: int) -> dict:
@@ -109,14 +143,16 @@ async def api_httpx_reply(client, url: str, key: str, prompt: str, tokens: int) 
     return {"tokens": count, "ttft": (first or time.perf_counter()) - start}
 
 
-async def one_round(reply, clients: int) -> dict:
-    """``clients`` replies at once: tokens per second over them all, median first token."""
+async def one_round(reply, clients: int, first_prompt: int = 0) -> dict:
+    """``clients`` replies at once: their tokens, the seconds until the last ended and
+    each one's first-token time."""
     start = time.perf_counter()
-    results = await asyncio.gather(*(reply(PROMPTS[index]) for index in range(clients)))
-    elapsed = time.perf_counter() - start
+    prompts = [PROMPTS[(first_prompt + index) % len(PROMPTS)] for index in range(clients)]
+    results = await asyncio.gather(*(reply(prompt) for prompt in prompts))
     return {
-        "tok_s": sum(result["tokens"] for result in results) / elapsed,
-        "ttft_ms": statistics.median(result["ttft"] for result in results) * 1000,
+        "tokens": sum(result["tokens"] for result in results),
+        "seconds": time.perf_counter() - start,
+        "ttfts": [result["ttft"] for result in results],
     }
 
 
@@ -133,18 +169,22 @@ async def measure(engine, url: str, key: str, tokens: int, rounds: int) -> dict:
         for number in range(rounds + 1):  # the first round warms both up
             for clients in CONCURRENCY:
                 for side, reply in sides.items():
-                    result = await one_round(reply, clients)
+                    result = await one_round(reply, clients, first_prompt=number)
                     if number:
                         figures[side, clients].append(result)
+    # Tokens over seconds across all rounds (a round's length varies with its prompts).
     return {
-        key: {name: statistics.median(r[name] for r in results) for name in ("tok_s", "ttft_ms")}
+        key: {
+            "tok_s": sum(r["tokens"] for r in results) / sum(r["seconds"] for r in results),
+            "ttft_ms": statistics.median(t for r in results for t in r["ttfts"]) * 1000,
+        }
         for key, results in figures.items()
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--model", default="smollm2")
     args = parser.parse_args()

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from langchain_core.messages import AIMessageChunk
 
@@ -29,6 +28,7 @@ from live.frames import nonce_field
 from live.grounding import grounding_step
 from live.liveness import process_identity
 from live.metrics import web as metrics
+from live.pooled import in_pool
 from llm.engine.base import Engine, Failure
 from llm.retrieval.grounding import cited_numbers
 from llm.retrieval.passages import Passage
@@ -156,9 +156,7 @@ async def _checkpoint_regularly(reply: Message, progress: _Progress) -> None:
     process dies, the reply keeps it and the stale-reply task sees it was orphaned."""
     while True:
         await asyncio.sleep(settings.CHAT_REPLY_CHECKPOINT_SECONDS)
-        await database_sync_to_async(services.reply_checkpoint)(
-            reply_id=reply.pk, content="".join(progress.parts)
-        )
+        await in_pool(services.reply_checkpoint)(reply_id=reply.pk, content="".join(progress.parts))
 
 
 async def _finish_even_if_cancelled(
@@ -192,10 +190,10 @@ async def _generate(
     serving: Serving | None,
     seed: int | None = None,
 ) -> None:
-    path = await database_sync_to_async(selectors.message_path)(message=user_message)
+    path = await in_pool(selectors.message_path)(message=user_message)
     if serving is None:
         # Which version writes it is the training app's call (canary or active version).
-        serving = await database_sync_to_async(serving_for)(conversation_id=conversation.pk)
+        serving = await in_pool(serving_for)(conversation_id=conversation.pk)
     inputs = await grounding_step(conversation=conversation).ainvoke(
         chain_inputs(conversation=conversation, path=path)
     )
@@ -275,7 +273,7 @@ async def _finish(reply: Message, progress: _Progress, send: Send, nonce: str | 
         logger.warning(
             "reply %s failed (%s): %s", reply.pk, progress.failure, outcome["error_detail"]
         )
-    reply = await database_sync_to_async(services.reply_finish)(reply=reply, **outcome)
+    reply = await in_pool(services.reply_finish)(reply=reply, **outcome)
     try:
         await send({"type": "reply_done", "message": message_data(reply), **nonce_field(nonce)})
     except Exception:  # noqa: BLE001 - the browser may be gone; the reply is saved
@@ -283,20 +281,20 @@ async def _finish(reply: Message, progress: _Progress, send: Send, nonce: str | 
     return reply
 
 
-@database_sync_to_async
+@in_pool
 def _create_reply(conversation: Conversation, user_message: Message, seed: int | None) -> Message:
     return services.reply_create(
         conversation=conversation, parent=user_message, streamed_by=process_identity(), seed=seed
     )
 
 
-@database_sync_to_async
+@in_pool
 def _claim_reply(reply: Message) -> Message:
     services.reply_claim(reply=reply, streamed_by=process_identity())
     return reply
 
 
-@database_sync_to_async
+@in_pool
 def _record_start(reply: Message, metadata: dict, passages: list[Passage]) -> None:
     services.reply_start(
         reply=reply,

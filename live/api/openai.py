@@ -15,7 +15,6 @@ import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import RequestDataTooBig
@@ -32,6 +31,7 @@ from feedback import services as feedback_services
 from feedback.written import written_reply_submit
 from live.api import openai_shapes as shapes
 from live.api.base import json_object
+from live.pooled import in_pool
 from live.ratelimit import generation_check
 from live.replies import reply_stream
 from llm.engine.base import Engine, EngineState
@@ -83,7 +83,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         parsed = shapes.completion_request(_json_body(request))
         engine = _engine(request)
         await _check_rate(user)
-        prepared = await database_sync_to_async(_prepare)(user, parsed)
+        prepared = await in_pool(_prepare)(user, parsed)
     except Refusal as refusal:
         return shapes.error_response(refusal)
     headers = {shapes.VERSION_HEADER: prepared.model}
@@ -109,7 +109,7 @@ async def models(request: HttpRequest) -> HttpResponse:
         await _key_owner(request)
     except Refusal as refusal:
         return shapes.error_response(refusal)
-    active = await database_sync_to_async(_active_version)()
+    active = await in_pool(_active_version)()
     entry = {
         "id": shapes.MODEL_NAME,
         "object": "model",
@@ -131,9 +131,7 @@ async def feedback(request: HttpRequest) -> HttpResponse:
         if kind not in _FEEDBACK:
             raise Refusal("invalid", "kind is thumb, preference or written_reply.", "kind")
         message_id = shapes.completion_message_id(body.get("completion"))
-        answer = await database_sync_to_async(_FEEDBACK[kind], thread_sensitive=False)(
-            user, message_id, body
-        )
+        answer = await in_pool(_FEEDBACK[kind])(user, message_id, body)
     except Refusal as refusal:
         return shapes.error_response(refusal)
     completion = shapes.completion_id(message_id)
@@ -297,7 +295,7 @@ async def _key_owner(request: HttpRequest) -> AbstractBaseUser:
             "invalid_api_key",
             "No API key: send it as 'Authorization: Bearer <key>' (create one in Settings).",
         )
-    lookup = database_sync_to_async(keys.api_key_owner, thread_sensitive=False)
+    lookup = in_pool(keys.api_key_owner)
     return await lookup(secret=secret.strip())
 
 
