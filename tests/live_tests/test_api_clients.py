@@ -9,11 +9,13 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
+from django.db import connection
 from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 
@@ -73,6 +75,33 @@ def test_openais_client_streams_a_completion(client):
     assert chunks[-1].usage.completion_tokens == reply.completion_tokens
     finishes = [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices]
     assert finishes[-1] in ("stop", "length")
+
+
+def ended_sessions() -> int:
+    """PostgreSQL's count of this database's sessions that have ended (counted as
+    each one's backend exits)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def test_completions_use_the_servers_kept_database_connections(client):
+    """A completion's database work runs on threads that keep their connections.
+    On Django's thread for each request, every completion connected anew before its
+    first token and dropped the connection after its last (sessions that end)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("counts PostgreSQL's sessions")
+    for _ in range(3):  # the shared pool's threads connect once each
+        client.chat.completions.create(model="loopchat", messages=QUESTION, max_tokens=4)
+    before = ended_sessions()
+    for stream in (False, True, False, True):
+        answer = client.chat.completions.create(
+            model="loopchat", messages=QUESTION, max_tokens=4, stream=stream
+        )
+        if stream:
+            list(answer)  # read to its end
+    time.sleep(1)  # a connection dropped at a request's end is gone well within this
+    assert ended_sessions() == before
 
 
 def test_openais_client_raises_openais_errors_and_nothing_is_written(client, live_server_url):  # noqa: F811
