@@ -19,6 +19,7 @@ from feedback import services as feedback_services
 from feedback.selectors import rating_data, written_pair_data
 from feedback.written import written_reply_submit
 from live import frames
+from live.pooled import in_pool
 from live.ratelimit import generation_check
 from live.replies import ClientGone, reply_stream
 from llm.engine.base import Engine, EngineError, EngineState
@@ -267,7 +268,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _feedback(self, service, **arguments):
         # Short, independent writes: run them on the shared pool (each thread keeps
         # its own connection) instead of queueing behind the one sync thread.
-        return await database_sync_to_async(service, thread_sensitive=False)(**arguments)
+        return await in_pool(service)(**arguments)
 
     @database_sync_to_async
     def _conversation(self, conversation_id: int) -> Conversation:

@@ -15,12 +15,12 @@ output says ``unmatched`` so the user is told too.
 
 from __future__ import annotations
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from chat.models import Conversation
 from documents import selectors
+from live.pooled import in_pool
 from llm.loading import prompt_measure
 from llm.retrieval.grounding import ground, unmatched_system_prompt
 from llm.retrieval.passages import Passage
@@ -33,7 +33,7 @@ def grounding_step(*, conversation: Conversation) -> Runnable:
         # Searching (embedding the question too, with a vector model) and counting
         # tokens is model work: off the event loop and the consumers' shared sync
         # thread, so no other socket waits on it.
-        return await database_sync_to_async(_ground, thread_sensitive=False)(conversation, inputs)
+        return await in_pool(_ground)(conversation, inputs)
 
     return RunnableLambda(ground_inputs, name="grounding")
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from redis.exceptions import RedisError
 
 from chat.refusals import Refusal
+from live.pooled import in_pool
 
 
 def generation_allowed(*, user_id: int) -> float | None:
@@ -38,9 +38,7 @@ async def generation_check(*, user_id: int) -> float | None:
     while True:
         try:
             # On the shared thread pool: a retry must not hold the one sync thread.
-            return await database_sync_to_async(generation_allowed, thread_sensitive=False)(
-                user_id=user_id
-            )
+            return await in_pool(generation_allowed)(user_id=user_id)
         except RedisError:
             if loop.time() + delay > deadline:
                 raise Refusal(
