@@ -14,9 +14,8 @@ The client shares the server's two cores here, and every millisecond it spends
 is taken from llama.cpp's threads; an app's client runs on its own machine. So the
 headline client reads the stream as it arrives off the socket (one callback per
 event, the JSON parsed once the reply has ended), a small part of httpx's CPU per
-event. The
-same rounds through httpx are printed too (``api_httpx_*``), as the figure a
-client on this very machine would see.
+event. The same rounds through httpx are printed too (``api_httpx_*``), as the
+figure a client on this very machine would see.
 Usage: python benchmarks/api.py [--tokens 256] [--rounds 8] [--model smollm2]
 """
 
