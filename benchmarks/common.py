@@ -92,8 +92,11 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[index]
 
 
-async def websocket_reply(url: str, cookie: str, conversation_id: int, prompt: str) -> dict:
-    """Send one message over a real websocket; time its first token and its last."""
+async def websocket_reply(
+    url: str, cookie: str, conversation_id: int, prompt: str, parent: int | None = None
+) -> dict:
+    """Send one message over a real websocket (after reply ``parent``, or first); time
+    its first token and its last."""
     import json
     import time
 
@@ -101,7 +104,7 @@ async def websocket_reply(url: str, cookie: str, conversation_id: int, prompt: s
 
     socket = await open_chat(url, cookie)
     start = time.perf_counter()
-    frame = {"type": "send", "conversation": conversation_id, "content": prompt, "parent": None}
+    frame = {"type": "send", "conversation": conversation_id, "content": prompt, "parent": parent}
     await socket.send(json.dumps(frame))
     first, last, parts = None, None, []
     while True:
@@ -120,6 +123,7 @@ async def websocket_reply(url: str, cookie: str, conversation_id: int, prompt: s
         "seconds": last - start,
         "ttft": first - start,
         "text": "".join(parts),
+        "id": frame["message"]["id"],
     }
 
 

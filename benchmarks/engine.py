@@ -11,17 +11,21 @@ the transformers engine, the last two through real websockets.
 Greedy, the same prompts and reply length. tok/s counts the reply's tokens over the
 time from sending to the last token, summed over each round of conversations; the
 first-token times are the p95 over the round's replies (bare: the median of its runs).
+Then one conversation at a time goes on for ``--turns`` messages: the first-token time
+of its first and last turn shows what a long history costs (the llama.cpp engine
+keeps a finished reply's cells for the next turn; transformers decodes it all again).
 llama.cpp slows down badly on busy cores: the load average is printed before and after.
 Ends with ``engine_vs_llamacpp: <LoopChat llama.cpp at 1 conversation ÷ bare llama.cpp>``.
 ``--weights`` is ``LLAMACPP_WEIGHTS`` (default: the setting's, F16; or the file as it
 is, or its Q8_0 copy): bare llama.cpp runs the same file as the engine.
 Usage: python benchmarks/engine.py [--tokens 64] [--rounds 2] [--widths 1,8,16]
-       [--threads 0] [--weights f16] [--skip-transformers]
+       [--turns 6] [--threads 0] [--weights f16] [--skip-transformers]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import sys
@@ -29,7 +33,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import PROMPTS, make_user, server_env, setup_django  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    PROMPTS,
+    make_user,
+    server_env,
+    setup_django,
+    websocket_reply,
+)
 from benchmarks.concurrency import measure  # noqa: E402
 
 
@@ -81,12 +91,24 @@ def _bare_run(llama, messages: list[dict], tokens: int) -> dict:
     return {"tokens": count, "seconds": last - start, "ttft": first - start}
 
 
-def served(engine: str, args, threads: int, workdir: Path) -> dict[int, dict]:
-    """The app on ``engine``: tok/s and p95 first-token time at each width."""
+async def later_turns(url: str, cookie: str, conversation_id: int, turns: int) -> list[float]:
+    """One conversation, ``turns`` messages in a row: each turn's first-token seconds."""
+    parent, ttfts = None, []
+    for turn in range(turns):
+        prompt = PROMPTS[turn % len(PROMPTS)]
+        reply = await websocket_reply(url, cookie, conversation_id, prompt, parent=parent)
+        parent = reply["id"]
+        ttfts.append(reply["ttft"])
+    return ttfts
+
+
+def served(engine: str, args, threads: int, workdir: Path) -> tuple[dict[int, dict], list]:
+    """The app on ``engine``: tok/s and p95 first-token time at each width, and the
+    first-token seconds of each turn of a long conversation (mean of two)."""
     from tests.support.servers import asgi_server
 
     widths = args.widths
-    count = 1 + args.rounds * sum(widths)
+    count = 1 + args.rounds * sum(widths) + 2
     cookie, conversations = make_user(f"bench-{engine}", max_new_tokens=args.tokens, count=count)
     env = server_env(
         CHAT_MODEL="smollm2",
@@ -101,7 +123,11 @@ def served(engine: str, args, threads: int, workdir: Path) -> dict[int, dict]:
             chunk = conversations[used : used + args.rounds * width]
             used += len(chunk)
             results[width] = measure(url, cookie, chunk, width, args.rounds)
-    return results
+        runs = [
+            asyncio.run(later_turns(url, cookie, conversation.pk, args.turns))
+            for conversation in conversations[used : used + 2]
+        ]
+    return results, [statistics.mean(turn) for turn in zip(*runs, strict=True)]
 
 
 def main() -> None:
@@ -109,6 +135,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--widths", default="1,8,16")
+    parser.add_argument("--turns", type=int, default=6)
     parser.add_argument("--threads", type=int, default=0, help="0: one per core")
     parser.add_argument("--weights", help="file, q8_0 or f16 (default: LLAMACPP_WEIGHTS')")
     parser.add_argument("--skip-transformers", action="store_true")
@@ -132,10 +159,12 @@ def main() -> None:
     engines = ["llamacpp"] + ([] if args.skip_transformers else ["transformers"])
     figures = {}
     for engine in engines:
-        figures[engine] = served(engine, args, threads, workdir)
+        figures[engine], turns = served(engine, args, threads, workdir)
         for width, result in figures[engine].items():
             print(f"{engine}_{width}_tok_per_s: {result['tok_s']:.2f}")
             print(f"{engine}_{width}_p95_ttft_ms: {result['p95_ttft_ms']:.1f}")
+        print(f"{engine}_turn1_ttft_ms: {turns[0] * 1000:.1f}")
+        print(f"{engine}_turn{len(turns)}_ttft_ms: {turns[-1] * 1000:.1f}")
     print(f"load_average_end: {os.getloadavg()[0]:.2f}")
     llama = figures["llamacpp"]
     single = llama[args.widths[0]]["tok_s"]

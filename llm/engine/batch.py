@@ -38,6 +38,11 @@ class DecodeBatch:
     def size(self) -> int:
         return len(self.next_tokens)
 
+    @property
+    def prefilling(self) -> frozenset[int]:
+        """None: a prompt is decoded whole when its row is added."""
+        return frozenset()
+
     @torch.inference_mode()
     def prefill(self, prompt_ids: list[int], adapter: str | None) -> torch.Tensor:
         """Run one prompt alone, add it as a new row, return its last logits."""

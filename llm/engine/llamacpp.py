@@ -40,18 +40,28 @@ class LlamaCppEngine(ThreadedEngine):
         max_batch_size: int = 16,
         context_cells: int = DEFAULT_CONTEXT_CELLS,
         max_versions: int = 4,
+        kept_conversations: int | None = None,
     ):
+        """``kept_conversations``: finished conversations whose cells each context keeps
+        for a prompt that begins the same way (default: ``max_batch_size``)."""
         super().__init__(max_batch_size)
         self._load = load
         self.context_cells = context_cells
         self.max_versions = max_versions
+        self.kept_conversations = (
+            max_batch_size if kept_conversations is None else kept_conversations
+        )
         self._batch: LlamaBatch | None = None
 
     def _open(self) -> None:
         self.loaded = self._load()
         cells = max(self.context_cells, self.loaded.context_window)
         self.versions = LlamaVersions(
-            self.loaded, cells, self.max_batch_size, max_loaded=self.max_versions
+            self.loaded,
+            cells,
+            self.max_batch_size,
+            max_loaded=self.max_versions,
+            kept=self.kept_conversations,
         )
 
     def _new_batch(self) -> LlamaBatch:
@@ -65,11 +75,12 @@ class LlamaCppEngine(ThreadedEngine):
         self, batch: LlamaBatch, rows: list[Job], job: Job, prompt_ids: list[int]
     ) -> bool:
         """Room in its version's KV cache for the whole reply, beside what the rows
-        already there may still write: a reply never runs out of cells half-way."""
+        already there may still write (kept conversations are freed for it): a reply
+        never runs out of cells half-way."""
         context = self.versions.context(job.adapter)
         limits = [row.request.sampling.max_new_tokens for row in rows]
         need = len(prompt_ids) + job.request.sampling.max_new_tokens
-        return batch.reserved(context, limits) + need <= context.cells
+        return batch.make_room(context, limits, need)
 
     def _release(self) -> None:
         if self._batch is not None:

@@ -21,11 +21,19 @@ from llm.engine.versions import AdapterRegistry
 
 
 class LlamaVersions(AdapterRegistry):
-    def __init__(self, model: LlamaModel, cells: int, sequences: int, max_loaded: int = 4):
+    def __init__(
+        self,
+        model: LlamaModel,
+        cells: int,
+        sequences: int,
+        max_loaded: int = 4,
+        kept: int | None = None,
+    ):
         super().__init__(model.name, model.stop_ids, max_loaded)
         self.model = model
         self.cells = cells
         self.sequences = sequences
+        self.kept = kept
         self.contexts: dict[str | None, LlamaContext] = {None: self._new_context(None)}
         self._adapter_pointers: dict[str, llama_cpp.llama_adapter_lora_p] = {}
 
@@ -55,7 +63,7 @@ class LlamaVersions(AdapterRegistry):
         self.contexts.pop(None).close()
 
     def _new_context(self, adapter: llama_cpp.llama_adapter_lora_p | None) -> LlamaContext:
-        return LlamaContext(self.model, self.cells, self.sequences, adapter)
+        return LlamaContext(self.model, self.cells, self.sequences, adapter, kept=self.kept)
 
 
 def _gguf_lora(adapter_dir: str, base_gguf: str) -> Path:

@@ -21,6 +21,7 @@ import time
 from abc import abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from collections.abc import Set as AbstractSet
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -58,9 +59,12 @@ class RowBatch(Protocol):
     @property
     def size(self) -> int: ...
 
+    @property
+    def prefilling(self) -> AbstractSet[int]:
+        """Rows the last step gave no logits: their prompts are still being decoded."""
+
     def prefill(self, prompt_ids: list[int], adapter: str | None) -> torch.Tensor | None:
-        """Add a row for this prompt: its first logits now, or None if the next step
-        gives them."""
+        """Add a row for this prompt: its first logits now, or None if a step gives them."""
 
     def step(self) -> torch.Tensor: ...
 
@@ -130,7 +134,8 @@ class ThreadedEngine(Engine):
         """The next token from one row of logits (``llm.sampling.pick_token``)."""
 
     def _has_room(self, batch: RowBatch, rows: list[Job], job: Job, prompt_ids: list[int]) -> bool:
-        """Whether ``job`` can join ``rows`` now; it waits for some to leave if not."""
+        """Whether ``job`` can join ``rows`` now (asked also when there are none, to
+        make room); it waits for some to leave if not."""
         return True
 
     def _release(self) -> None:  # noqa: B027 - nothing to free unless overridden
@@ -269,7 +274,8 @@ class ThreadedEngine(Engine):
             return
         logits = batch.step()
         for row, job in enumerate(rows):
-            self._emit_token(job, batch, row, logits[row])
+            if row not in batch.prefilling:
+                self._emit_token(job, batch, row, logits[row])
 
     def _take_inbox(self, waiting: deque[Job], block: bool) -> None:
         try:
@@ -303,8 +309,8 @@ class ThreadedEngine(Engine):
             version = self.versions.serve(request.version, request.adapter_path, in_use)
             job.adapter = version.adapter
             messages, prompt_ids = self._fit(request)
-            if rows and not self._has_room(batch, rows, job, prompt_ids):
-                return None
+            if not self._has_room(batch, rows, job, prompt_ids) and rows:
+                return None  # (with no rows it is alone: the window check above holds)
             job.sink(Started(messages, len(prompt_ids), version.label))
             if request.sampling.seed is not None:
                 job.generator = torch.Generator().manual_seed(request.sampling.seed)

@@ -115,14 +115,15 @@ async def test_it_sends_tokens_before_the_reply_is_finished(llama_engine, monkey
     gate = StepGate(monkeypatch, LlamaBatch)
     stream = llama_engine.stream(ask("Hello", max_new_tokens=4))
     assert isinstance(await anext(stream), Started)
-    first = await asyncio.wait_for(anext(stream), 10)  # from the prompt's own decode
+    gate.allow(1)
+    first = await asyncio.wait_for(anext(stream), 10)  # from the step that decodes the prompt
     assert isinstance(first, Token)
-    assert gate.taken == 0
+    assert gate.taken == 1
 
     gate.allow(3)
     rest = [event async for event in stream]
     assert [type(event) for event in rest] == [Token, Token, Token, Finished]
-    assert gate.taken == 3
+    assert gate.taken == 4
 
 
 async def test_it_reproduces_a_seeded_reply(llama_engine):
