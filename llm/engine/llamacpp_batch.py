@@ -126,7 +126,7 @@ class LlamaBatch:
 
     def make_room(self, context: LlamaContext, max_new_tokens: list[int], need: int) -> bool:
         """Whether ``need`` more cells fit ``context`` beside what its rows may still
-        write, once kept conversations are freed for them (least recently used first)."""
+        write, once kept conversations are freed for them (the oldest first)."""
         in_use = self.reserved(context, max_new_tokens) + need
         while in_use + context.kept_cells > context.cells and context.forget_oldest():
             pass

@@ -12,7 +12,7 @@ import asyncio
 import pytest
 import torch
 
-from llm.engine import llamacpp_batch
+from llm.engine import llamacpp_batch, llamacpp_model
 from llm.engine.base import Finished, FinishReason, GenerationRequest, Started, Token
 from llm.engine.llamacpp_model import LlamaContext
 from llm.prompting import encode_chat
@@ -206,3 +206,17 @@ async def test_a_cancelled_prompt_keeps_only_what_was_decoded(llama_engine, monk
     assert_same_logits(
         stacked_logits(events), expected_logits(llama_engine, events), atol=F16_NOISE
     )
+
+
+async def test_a_kept_conversation_is_freed_once_unused_for_long(llama_engine, monkeypatch):
+    """Kept cells slow every later step a little: a conversation nobody continues is
+    freed after KEPT_STEPS steps, even though later prompts share its template."""
+    monkeypatch.setattr(llamacpp_model, "KEPT_STEPS", 10)
+    context = llama_engine.versions.context(None)
+    await collect(llama_engine, ask("Name a fruit.", 4))
+    (left,) = context.kept_sequences
+    await collect(llama_engine, ask("Name a river.", 6))  # 6 steps: both still kept
+    assert context.kept_sequences == [left, context.kept_sequences[1]]
+    await collect(llama_engine, ask("Name a mountain.", 8))  # 14 steps after the first
+    assert left not in context.kept_sequences
+    assert len(context.kept_sequences) == 2
