@@ -170,9 +170,12 @@ def main() -> None:
     parser.add_argument("--variant", choices=("clean", "flipped"), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     options = parser.parse_args()
-    if options.variant:
+    if options.variant:  # a child of the run below, or one variant by hand (printed)
         figures = run_variant(options.variant, options.pairs, options.flip)
-        Path(options.out).write_text(json.dumps(figures))
+        if options.out:
+            Path(options.out).write_text(json.dumps(figures))
+        else:
+            _print(options.variant, figures)
         return
     results = {}
     for variant in ("clean", "flipped"):
