@@ -105,7 +105,8 @@ class LlamaBatch:
         self.rows[row].pending = [token_id]
 
     def keep_rows(self, rows: list[int]) -> None:
-        """Drop every row not in ``rows`` (order preserved); their sequences are freed."""
+        """Drop every row not in ``rows`` (order preserved); their cells are kept for a
+        prompt that begins the same way (``LlamaContext.keep``)."""
         staying = set(rows)
         for index, row in enumerate(self.rows):
             if index not in staying:
